@@ -1,0 +1,1 @@
+"""Billing: wallets (account balance), payments, refunds and the billing ledger."""

@@ -1,0 +1,7 @@
+"""Billing's run-time handles: settings, database, Celery app."""
+
+from shared.runtime import ServiceRuntime
+
+from .models import Base, messaging
+
+runtime = ServiceRuntime("billing", Base.metadata, messaging)

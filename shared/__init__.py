@@ -1,0 +1,1 @@
+"""Code every mall service uses: settings, envelope, messaging, database, money, logging, web helpers."""

@@ -1,0 +1,108 @@
+"""Settings for every process of the mall, read once from environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SERVICES = ("gateway", "catalog", "orders", "stores", "logistics", "billing")
+
+#: Where each service's web process listens when nothing else is said (`MALL_<SERVICE>_URL` overrides).
+DEFAULT_PORTS = {
+    "gateway": 8000,
+    "catalog": 8101,
+    "orders": 8102,
+    "stores": 8103,
+    "logistics": 8104,
+    "billing": 8105,
+}
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One process's view of the environment; build it with `Settings.from_env()`."""
+
+    var_dir: Path
+    broker_url: str | None
+    database_urls: dict[str, str] = field(default_factory=dict)
+    service_urls: dict[str, str] = field(default_factory=dict)
+    service_token: str = "mall-dev-service-token"
+    jwt_secret: str = "mall-dev-jwt-secret-change-me"
+    token_ttl_seconds: int = 3600
+    home_city: str = "Nanning"
+    timezone: str = "Asia/Shanghai"
+    gateway_port: int = 8000
+    bootstrap_admin: str | None = None
+    kuaidi100_salt: str = "mall-dev-kuaidi100-salt"
+    aftership_secret: str = "mall-dev-aftership-secret"
+    alipay_public_key: str | None = None
+    visibility_timeout: int = 60
+    #: How long the saga waits for a reply before it sends the command again.
+    reply_deadline_seconds: int = 30
+    #: Local delivery batches close at these times of day (mall time zone).
+    batch_cutoffs: tuple[str, ...] = ("10:00", "16:00")
+    #: Courier insurance premium as a fraction of declared value (3‰ to 5‰ in the courier agreement).
+    insurance_rate: str = "0.003"
+    login_attempts_per_minute: int = 10
+
+    @property
+    def embedded(self) -> bool:
+        """True when no broker server is configured: the mall uses its file-based broker under var/."""
+        return self.broker_url is None
+
+    def database_url(self, service: str) -> str:
+        return self.database_urls[service]
+
+    def service_url(self, service: str) -> str:
+        return self.service_urls[service]
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        var_dir = Path(_env("MALL_VAR_DIR", str(REPO_ROOT / "var"))).resolve()
+        port = int(_env("MALL_PORT", "8000"))
+        database_urls = {
+            name: _env(f"MALL_DATABASE_URL_{name.upper()}", f"sqlite:///{var_dir / (name + '.db')}")
+            for name in SERVICES
+        }
+        service_urls = {
+            name: _env(
+                f"MALL_{name.upper()}_URL",
+                f"http://127.0.0.1:{port if name == 'gateway' else DEFAULT_PORTS[name]}",
+            )
+            for name in SERVICES
+        }
+        cutoffs = tuple(c.strip() for c in _env("MALL_BATCH_CUTOFFS", "10:00,16:00").split(",") if c.strip())
+        return cls(
+            var_dir=var_dir,
+            broker_url=_env("MALL_BROKER_URL"),
+            database_urls=database_urls,
+            service_urls=service_urls,
+            service_token=_env("MALL_SERVICE_TOKEN", cls.service_token),
+            jwt_secret=_env("MALL_JWT_SECRET", cls.jwt_secret),
+            token_ttl_seconds=int(_env("MALL_TOKEN_TTL_SECONDS", str(cls.token_ttl_seconds))),
+            home_city=_env("MALL_HOME_CITY", cls.home_city),
+            timezone=_env("MALL_TIMEZONE", cls.timezone),
+            gateway_port=port,
+            bootstrap_admin=_env("MALL_BOOTSTRAP_ADMIN"),
+            kuaidi100_salt=_env("MALL_KUAIDI100_SALT", cls.kuaidi100_salt),
+            aftership_secret=_env("MALL_AFTERSHIP_SECRET", cls.aftership_secret),
+            alipay_public_key=_env("MALL_ALIPAY_PUBLIC_KEY"),
+            visibility_timeout=int(_env("MALL_VISIBILITY_TIMEOUT", str(cls.visibility_timeout))),
+            reply_deadline_seconds=int(_env("MALL_REPLY_DEADLINE_SECONDS", str(cls.reply_deadline_seconds))),
+            batch_cutoffs=cutoffs,
+            insurance_rate=_env("MALL_INSURANCE_RATE", cls.insurance_rate),
+            login_attempts_per_minute=int(_env("MALL_LOGIN_ATTEMPTS_PER_MINUTE", "10")),
+        )
+
+
+def is_local(city: str, settings: Settings) -> bool:
+    """An address in the mall's home city is delivered by the group's own couriers."""
+    return city.strip().casefold() == settings.home_city.strip().casefold()

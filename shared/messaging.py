@@ -1,0 +1,256 @@
+"""Outbox, inbox and dead letters: how a service changes state and sends messages in one transaction.
+
+- A use case runs inside a `UnitOfWork`; `uow.send(type, payload)` writes the message to the service's
+  `outbox` table in the same transaction as the state change.
+- After the commit the `Relay` publishes those rows at once (the fast path) and marks them published;
+  whatever it could not publish (broker down, process killed) a periodic sweep publishes later.
+- A consumer records each message id in its `inbox` in the same transaction as the handler's effects,
+  so a message delivered twice changes nothing the second time (and counts as a duplicate).
+- A message that is not a valid envelope, or keeps failing after bounded retries, goes to the
+  `dead_letters` table; `mall dlq list|replay` inspects and re-sends it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from marshmallow import ValidationError
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from shared.contracts import message_type, queue_for
+from shared.envelope import Envelope
+
+log = logging.getLogger("mall.messaging")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class MessagingTables:
+    outbox: Table
+    inbox: Table
+    dead_letters: Table
+
+
+def messaging_tables(metadata: MetaData) -> MessagingTables:
+    """Add the outbox, inbox and dead-letter tables to a service's own metadata."""
+    outbox = Table(
+        "outbox",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("message_id", String(36), nullable=False, index=True),
+        Column("type", String(64), nullable=False),
+        Column("task", String(96), nullable=False),
+        Column("queue", String(96), nullable=False),
+        Column("body", Text, nullable=False),
+        Column("correlation_id", String(64), nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True, index=True),
+    )
+    inbox = Table(
+        "inbox",
+        metadata,
+        Column("message_id", String(36), primary_key=True),
+        Column("type", String(64), nullable=False),
+        Column("correlation_id", String(64), nullable=False),
+        Column("received_at", DateTime(timezone=True), nullable=False),
+        Column("duplicates", Integer, nullable=False, default=0),
+    )
+    dead_letters = Table(
+        "dead_letters",
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        Column("message_id", String(64), nullable=True),
+        Column("type", String(64), nullable=True),
+        Column("task", String(96), nullable=False),
+        Column("queue", String(96), nullable=False),
+        Column("body", Text, nullable=False),
+        Column("error", Text, nullable=False),
+        Column("attempts", Integer, nullable=False),
+        Column("sender", String(32), nullable=True),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("replayed_at", DateTime(timezone=True), nullable=True),
+    )
+    return MessagingTables(outbox, inbox, dead_letters)
+
+
+class Duplicate(Exception):
+    """The inbox has seen this message already."""
+
+
+class PermanentError(Exception):
+    """A message that can never succeed (it names something that does not exist): dead-letter it now."""
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction of one service: state changes plus the messages they cause."""
+
+    session: Session
+    service: str
+    tables: MessagingTables
+    correlation_id: str
+    cause: Envelope | None = None
+    sent: list[int] = field(default_factory=list)
+
+    def send(self, type_: str, payload: dict[str, Any], *, correlation_id: str | None = None) -> Envelope:
+        """Write a message to the outbox in this transaction; it is published after the commit."""
+        mt = message_type(type_)
+        errors = mt.schema().validate(payload)
+        if errors:  # a bug in the producer, never the sender's input: fail loudly, commit nothing
+            raise ValueError(f"{type_} payload does not match its contract: {errors}")
+        envelope = Envelope(
+            type=type_,
+            payload=payload,
+            sender=self.service,
+            correlation_id=correlation_id or self.correlation_id,
+            causation_id=self.cause.id if self.cause else None,
+        )
+        body = json.dumps(envelope.dump())
+        for consumer in mt.consumers:
+            result = self.session.execute(
+                insert(self.tables.outbox).values(
+                    message_id=envelope.id,
+                    type=type_,
+                    task=mt.task_name(consumer),
+                    queue=queue_for(consumer, payload),
+                    body=body,
+                    correlation_id=envelope.correlation_id,
+                    created_at=now(),
+                )
+            )
+            self.sent.append(result.inserted_primary_key[0])
+        return envelope
+
+    def record_receipt(self, envelope: Envelope) -> None:
+        """Claim this message in the inbox; raises Duplicate when it was handled before."""
+        seen = self.session.execute(
+            select(self.tables.inbox.c.message_id).where(self.tables.inbox.c.message_id == envelope.id)
+        ).first()
+        if seen:
+            raise Duplicate(envelope.id)
+        self.session.execute(
+            insert(self.tables.inbox).values(
+                message_id=envelope.id,
+                type=envelope.type,
+                correlation_id=envelope.correlation_id,
+                received_at=now(),
+                duplicates=0,
+            )
+        )
+        self.session.flush()
+
+
+class Relay:
+    """Publishes outbox rows to the broker and marks them published."""
+
+    def __init__(self, db, tables: MessagingTables, celery, service: str):
+        self.db = db
+        self.tables = tables
+        self.celery = celery
+        self.service = service
+
+    def _publish_row(self, row) -> None:
+        self.celery.send_task(row.task, args=[json.loads(row.body)], queue=row.queue)
+
+    def publish(self, ids: list[int]) -> int:
+        """The fast path right after a commit; failures are left for `sweep`."""
+        if not ids:
+            return 0
+        outbox = self.tables.outbox
+        done: list[int] = []
+        try:
+            with self.db.session() as session:
+                rows = session.execute(
+                    select(outbox).where(outbox.c.id.in_(ids), outbox.c.published_at.is_(None))
+                ).all()
+                for row in rows:
+                    self._publish_row(row)
+                    done.append(row.id)
+                with session.begin():
+                    session.execute(update(outbox).where(outbox.c.id.in_(done)).values(published_at=now()))
+        except Exception:  # the sweep publishes what is left; the message is safe in the outbox
+            log.warning("outbox: publish failed, %d of %d left for the sweep", len(ids) - len(done), len(ids))
+        return len(done)
+
+    def sweep(self, older_than: float = 2.0, limit: int = 500) -> int:
+        """Publish rows the fast path missed (broker down, process killed between commit and publish)."""
+        outbox = self.tables.outbox
+        cutoff = now() - timedelta(seconds=older_than)
+        published = 0
+        with self.db.session() as session, session.begin():
+            query = (
+                select(outbox)
+                .where(outbox.c.published_at.is_(None), outbox.c.created_at < cutoff)
+                .order_by(outbox.c.id)
+                .limit(limit)
+            )
+            if session.bind.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            for row in session.execute(query).all():
+                self._publish_row(row)
+                session.execute(update(outbox).where(outbox.c.id == row.id).values(published_at=now()))
+                published += 1
+        if published:
+            log.info("outbox: sweep published %d message(s)", published)
+        return published
+
+
+def dead_letter(
+    db, tables: MessagingTables, *, task: str, queue: str, body: Any, error: str, attempts: int
+) -> int:
+    """Keep a message that cannot be handled, with who sent it and why it failed."""
+    envelope = body if isinstance(body, dict) else {}
+    with db.session() as session, session.begin():
+        result = session.execute(
+            insert(tables.dead_letters).values(
+                message_id=str(envelope.get("id"))[:64] if envelope.get("id") else None,
+                type=str(envelope.get("type"))[:64] if envelope.get("type") else None,
+                sender=str(envelope.get("sender"))[:32] if envelope.get("sender") else None,
+                task=task,
+                queue=queue,
+                body=json.dumps(body, default=str),
+                error=error[:4000],
+                attempts=attempts,
+                created_at=now(),
+            )
+        )
+        return result.inserted_primary_key[0]
+
+
+def count_duplicate(db, tables: MessagingTables, message_id: str) -> None:
+    with db.session() as session, session.begin():
+        session.execute(
+            update(tables.inbox)
+            .where(tables.inbox.c.message_id == message_id)
+            .values(duplicates=tables.inbox.c.duplicates + 1)
+        )
+
+
+def validate_message(type_: str, body: Any) -> tuple[Envelope, dict[str, Any]]:
+    """Envelope and payload checked against the catalogue; raises ValidationError with the reason."""
+    envelope = Envelope.load(body)
+    if envelope.type != type_:
+        raise ValidationError({"type": [f"this task takes {type_!r}, not {envelope.type!r}"]})
+    mt = message_type(type_)
+    payload = mt.schema().load(envelope.payload)
+    return envelope, payload

@@ -1,0 +1,203 @@
+"""A service's run-time handles (settings, database, Celery app, relay) and its message consumers."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any
+
+from celery import Celery
+from marshmallow import ValidationError
+from sqlalchemy import MetaData
+from sqlalchemy.exc import IntegrityError
+
+from shared.celery_app import make_celery
+from shared.config import Settings
+from shared.contracts import message_type, queue_for
+from shared.db import Database
+from shared.logs import correlation
+from shared.messaging import (
+    Duplicate,
+    MessagingTables,
+    PermanentError,
+    Relay,
+    UnitOfWork,
+    count_duplicate,
+    dead_letter,
+    validate_message,
+)
+
+log = logging.getLogger("mall.consumer")
+
+Handler = Callable[[UnitOfWork, dict[str, Any]], None]
+
+MAX_RETRIES = 5
+
+
+class ServiceRuntime:
+    """Everything one service needs at run time; built once per process, lazily."""
+
+    def __init__(self, name: str, metadata: MetaData, tables: MessagingTables):
+        self.name = name
+        self.metadata = metadata
+        self.tables = tables
+        self.handlers: dict[str, Handler] = {}
+        self._sweeper: threading.Thread | None = None
+
+    @cached_property
+    def settings(self) -> Settings:
+        return Settings.from_env()
+
+    @cached_property
+    def db(self) -> Database:
+        return Database(self.settings.database_url(self.name), self.metadata)
+
+    @cached_property
+    def celery(self) -> Celery:
+        app = make_celery(self.name, self.settings)
+        for type_ in list(self.handlers):
+            self._register_task(app, type_)
+        return app
+
+    @cached_property
+    def relay(self) -> Relay:
+        return Relay(self.db, self.tables, self.celery, self.name)
+
+    def reset(self) -> None:
+        """Forget settings and connections (tests change the environment between cases)."""
+        if "db" in self.__dict__:
+            self.db.dispose()
+        for attr in ("settings", "db", "celery", "relay"):
+            self.__dict__.pop(attr, None)
+
+    @contextmanager
+    def unit_of_work(self, correlation_id: str, cause=None) -> Iterator[UnitOfWork]:
+        """One transaction; the messages it sends are published right after it commits."""
+        with self.db.session() as session:
+            with session.begin():
+                uow = UnitOfWork(session, self.name, self.tables, correlation_id, cause)
+                yield uow
+        self.relay.publish(uow.sent)
+
+    # --- consuming -------------------------------------------------------------------------------
+
+    def handles(self, type_: str) -> Callable[[Handler], Handler]:
+        """Register `fn(uow, payload)` as this service's handler of one message type."""
+        mt = message_type(type_)
+        if self.name not in mt.consumers:
+            raise ValueError(f"{self.name} is not a consumer of {type_} in shared/contracts.py")
+
+        def register(fn: Handler) -> Handler:
+            self.handlers[type_] = fn
+            if "celery" in self.__dict__:
+                self._register_task(self.celery, type_)
+            return fn
+
+        return register
+
+    def _register_task(self, app: Celery, type_: str) -> None:
+        name = message_type(type_).task_name(self.name)
+        runtime = self
+
+        @app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+        def consume_task(task, body):
+            runtime.consume(type_, body, retries=task.request.retries, retry=task.retry)
+
+    def consume(self, type_: str, body: Any, *, retries: int = 0, retry=None) -> str:
+        """Validate, de-duplicate, handle in one transaction, publish; returns the outcome for the log."""
+        mt = message_type(type_)
+        task = mt.task_name(self.name)
+        started = time.perf_counter()
+        try:
+            envelope, payload = validate_message(type_, body)
+        except ValidationError as exc:
+            queue = self.name if self.name != "stores" else "stores.?"
+            dead_letter(
+                self.db, self.tables, task=task, queue=queue, body=body, error=str(exc.messages), attempts=1
+            )
+            log.error("dead-lettered invalid %s: %s", type_, exc.messages)
+            return "dead_lettered"
+        with correlation(envelope.correlation_id):
+            outcome = "handled"
+            try:
+                with self.unit_of_work(envelope.correlation_id, cause=envelope) as uow:
+                    uow.record_receipt(envelope)
+                    self.handlers[type_](uow, payload)
+            except (Duplicate, IntegrityError) as exc:
+                if isinstance(exc, IntegrityError) and not self._already_received(envelope.id):
+                    outcome = self._retry_or_dead_letter(task, mt, envelope, body, exc, retries, retry)
+                else:
+                    count_duplicate(self.db, self.tables, envelope.id)
+                    outcome = "duplicate"
+            except PermanentError as exc:
+                dead_letter(
+                    self.db,
+                    self.tables,
+                    task=task,
+                    queue=queue_for(self.name, payload),
+                    body=body,
+                    error=f"{type(exc).__name__}: {exc}",
+                    attempts=retries + 1,
+                )
+                outcome = "dead_lettered"
+            except Exception as exc:  # transient (database busy, another service down): retry, bounded
+                outcome = self._retry_or_dead_letter(task, mt, envelope, body, exc, retries, retry)
+            log.info(
+                "%s %s id=%s from=%s in %.1f ms",
+                outcome,
+                type_,
+                envelope.id,
+                envelope.sender,
+                (time.perf_counter() - started) * 1000,
+            )
+            return outcome
+
+    def _already_received(self, message_id: str) -> bool:
+        from sqlalchemy import select
+
+        with self.db.session() as session:
+            inbox = self.tables.inbox
+            return (
+                session.execute(select(inbox.c.message_id).where(inbox.c.message_id == message_id)).first()
+                is not None
+            )
+
+    def _retry_or_dead_letter(self, task, mt, envelope, body, exc, retries, retry) -> str:
+        if retry is not None and retries < MAX_RETRIES:
+            log.warning("retrying %s (try %d): %s", mt.type, retries + 1, exc)
+            # Exponential backoff with jitter, capped: a short countdown, never a long ETA task.
+            raise retry(exc=exc, countdown=min(2**retries, 30) * (0.5 + random.random()))
+        log.exception("dead-lettering %s after %d tries", mt.type, retries + 1)
+        dead_letter(
+            self.db,
+            self.tables,
+            task=task,
+            queue=queue_for(self.name, envelope.payload),
+            body=body,
+            error=f"{type(exc).__name__}: {exc}",
+            attempts=retries + 1,
+        )
+        return "dead_lettered"
+
+    # --- the outbox sweep ------------------------------------------------------------------------
+
+    def start_outbox_sweeper(self, interval: float = 1.0) -> None:
+        """Publish, in a background thread, what the fast path could not (idempotent to call twice)."""
+        if self._sweeper is not None:
+            return
+
+        def loop():
+            while True:
+                time.sleep(interval)
+                try:
+                    self.relay.sweep()
+                except Exception:
+                    log.warning("outbox sweep failed; will try again", exc_info=True)
+
+        self._sweeper = threading.Thread(target=loop, name=f"{self.name}-outbox", daemon=True)
+        self._sweeper.start()
