@@ -254,9 +254,7 @@ class MessageType:
         return f"{consumer}.handle_{self.type.replace('.', '_')}"
 
 
-def _m(
-    type_: str, schema: type[Payload], producer: str, consumers: tuple[str, ...], moves: str
-) -> MessageType:
+def _m(type_: str, schema: type[Payload], producer: str, consumers: tuple[str, ...], moves: str) -> MessageType:
     return MessageType(type_, schema, producer, consumers, moves)
 
 
@@ -320,9 +318,7 @@ CATALOGUE: dict[str, MessageType] = {
         _m("shipment.shipped", ShipmentProgress, "logistics", ("orders",), "parcel handed over: shipping"),
         _m("shipment.delivered", ShipmentProgress, "logistics", ("orders",), "parcel signed for: delivered"),
         _m("shipment.failed", ShipmentProgress, "logistics", ("orders",), "delivery problem in the timeline"),
-        _m(
-            "shipment.tracked", ShipmentProgress, "logistics", ("orders",), "a tracking event in the timeline"
-        ),
+        _m("shipment.tracked", ShipmentProgress, "logistics", ("orders",), "a tracking event in the timeline"),
         _m("shipment.cancelled", ShipmentCancelled, "logistics", ("orders",), "delivery withdrawn"),
         _m("order.completed", OrderCompleted, "orders", ("billing", "catalog"), "sale final; sales counts"),
     ]

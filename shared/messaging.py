@@ -49,6 +49,7 @@ class MessagingTables:
     outbox: Table
     inbox: Table
     dead_letters: Table
+    heartbeats: Table
 
 
 def messaging_tables(metadata: MetaData) -> MessagingTables:
@@ -90,7 +91,14 @@ def messaging_tables(metadata: MetaData) -> MessagingTables:
         Column("created_at", DateTime(timezone=True), nullable=False),
         Column("replayed_at", DateTime(timezone=True), nullable=True),
     )
-    return MessagingTables(outbox, inbox, dead_letters)
+    heartbeats = Table(
+        "worker_heartbeats",
+        metadata,
+        Column("worker", String(200), primary_key=True),
+        Column("queues", Text, nullable=False),
+        Column("beat_at", DateTime(timezone=True), nullable=False),
+    )
+    return MessagingTables(outbox, inbox, dead_letters, heartbeats)
 
 
 class Duplicate(Exception):
@@ -215,9 +223,7 @@ class Relay:
         return published
 
 
-def dead_letter(
-    db, tables: MessagingTables, *, task: str, queue: str, body: Any, error: str, attempts: int
-) -> int:
+def dead_letter(db, tables: MessagingTables, *, task: str, queue: str, body: Any, error: str, attempts: int) -> int:
     """Keep a message that cannot be handled, with who sent it and why it failed."""
     envelope = body if isinstance(body, dict) else {}
     with db.session() as session, session.begin():

@@ -29,6 +29,7 @@ from shared.messaging import (
     UnitOfWork,
     count_duplicate,
     dead_letter,
+    now,
     validate_message,
 )
 
@@ -117,9 +118,7 @@ class ServiceRuntime:
             envelope, payload = validate_message(type_, body)
         except ValidationError as exc:
             queue = self.name if self.name != "stores" else "stores.?"
-            dead_letter(
-                self.db, self.tables, task=task, queue=queue, body=body, error=str(exc.messages), attempts=1
-            )
+            dead_letter(self.db, self.tables, task=task, queue=queue, body=body, error=str(exc.messages), attempts=1)
             log.error("dead-lettered invalid %s: %s", type_, exc.messages)
             return "dead_lettered"
         with correlation(envelope.correlation_id):
@@ -163,8 +162,7 @@ class ServiceRuntime:
         with self.db.session() as session:
             inbox = self.tables.inbox
             return (
-                session.execute(select(inbox.c.message_id).where(inbox.c.message_id == message_id)).first()
-                is not None
+                session.execute(select(inbox.c.message_id).where(inbox.c.message_id == message_id)).first() is not None
             )
 
     def _retry_or_dead_letter(self, task, mt, envelope, body, exc, retries, retry) -> str:
@@ -183,6 +181,39 @@ class ServiceRuntime:
             attempts=retries + 1,
         )
         return "dead_lettered"
+
+    # --- liveness -------------------------------------------------------------------------------
+
+    def beat(self, worker: str, queues: list[str]) -> None:
+        """Record that `worker` is alive and consuming `queues` (its web process reports it on /health)."""
+        from sqlalchemy import delete, insert
+
+        table = self.tables.heartbeats
+        with self.db.session() as session, session.begin():
+            session.execute(delete(table).where(table.c.worker == worker))
+            session.execute(insert(table).values(worker=worker, queues=",".join(queues), beat_at=now()))
+
+    def live_workers(self, within_seconds: float = 15.0) -> list[dict[str, Any]]:
+        from datetime import timedelta
+
+        from sqlalchemy import select
+
+        table = self.tables.heartbeats
+        cutoff = now() - timedelta(seconds=within_seconds)
+        with self.db.session() as session:
+            rows = session.execute(select(table).where(table.c.beat_at >= cutoff)).all()
+        return [{"worker": r.worker, "queues": r.queues.split(",")} for r in rows]
+
+    def start_heartbeat(self, worker: str, queues: list[str], interval: float = 5.0) -> None:
+        def loop():
+            while True:
+                try:
+                    self.beat(worker, queues)
+                except Exception:
+                    log.warning("heartbeat failed; will try again", exc_info=True)
+                time.sleep(interval)
+
+        threading.Thread(target=loop, name=f"{self.name}-heartbeat", daemon=True).start()
 
     # --- the outbox sweep ------------------------------------------------------------------------
 

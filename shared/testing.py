@@ -61,10 +61,7 @@ def sent(runtime, type_: str | None = None) -> list[dict[str, Any]]:
     if type_:
         query = query.where(outbox.c.type == type_)
     with runtime.db.session() as session:
-        return [
-            json.loads(row.body) | {"_queue": row.queue, "_task": row.task}
-            for row in session.execute(query).all()
-        ]
+        return [json.loads(row.body) | {"_queue": row.queue, "_task": row.task} for row in session.execute(query).all()]
 
 
 def payloads(runtime, type_: str) -> list[dict[str, Any]]:

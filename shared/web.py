@@ -119,6 +119,9 @@ def service_app(name: str, runtime, blueprint, test_config: dict | None = None) 
 
     @app.get("/health")
     def health():
-        return {"service": name, "status": "ok"}
+        """200 when the database answers and at least one worker of this service beat recently."""
+        workers = runtime.live_workers()
+        ok = bool(workers) or app.config.get("HEALTH_WITHOUT_WORKERS", False)
+        return {"service": name, "status": "ok" if ok else "starting", "workers": workers}, 200 if ok else 503
 
     return app

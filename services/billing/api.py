@@ -26,9 +26,7 @@ def adjust_wallet(member_id: int):
     """`{"delta": "100.00", "reason": "top-up", "idempotency_key": "..."}` -> the new balance."""
     body = load_body(BalanceAdjustment())
     with runtime.db.session() as session, session.begin():
-        balance = services.adjust_balance(
-            session, member_id, body["delta"], body["reason"], body["idempotency_key"]
-        )
+        balance = services.adjust_balance(session, member_id, body["delta"], body["reason"], body["idempotency_key"])
     return {"member_id": member_id, "balance": format_cents(balance)}
 
 

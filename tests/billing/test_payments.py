@@ -21,9 +21,7 @@ def take(order="M100001", member_id=7, total=2500, method="balance"):
 def test_a_balance_payment_debits_the_wallet_and_writes_an_entry_per_unit(billing, client):
     top_up(client, 7, "100.00")
     assert deliver(billing, "billing.take_payment", take()) == "handled"
-    assert payloads(billing, "payment.captured") == [
-        {"order": "M100001", "method": "balance", "amount_cents": 2500}
-    ]
+    assert payloads(billing, "payment.captured") == [{"order": "M100001", "method": "balance", "amount_cents": 2500}]
     assert client.get("/internal/wallets/7").json["balance"] == "75.00"
 
 
