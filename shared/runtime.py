@@ -48,6 +48,7 @@ class ServiceRuntime:
         self.metadata = metadata
         self.tables = tables
         self.handlers: dict[str, Handler] = {}
+        self.periodic_jobs: dict[str, Callable[[], Any]] = {}
         self._sweeper: threading.Thread | None = None
 
     @cached_property
@@ -63,6 +64,8 @@ class ServiceRuntime:
         app = make_celery(self.name, self.settings)
         for type_ in list(self.handlers):
             self._register_task(app, type_)
+        for name, fn in self.periodic_jobs.items():
+            app.task(name=name, acks_late=True, ignore_result=True)(fn)
         return app
 
     @cached_property
@@ -97,6 +100,17 @@ class ServiceRuntime:
             self.handlers[type_] = fn
             if "celery" in self.__dict__:
                 self._register_task(self.celery, type_)
+            return fn
+
+        return register
+
+    def periodic(self, name: str) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+        """Register `fn()` as a task beat sends on a schedule (`<service>.<verb>`, on this service's queue)."""
+
+        def register(fn: Callable[[], Any]) -> Callable[[], Any]:
+            self.periodic_jobs[name] = fn
+            if "celery" in self.__dict__:
+                self.celery.task(name=name, acks_late=True, ignore_result=True)(fn)
             return fn
 
         return register
