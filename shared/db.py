@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 
-from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy import DateTime, MetaData, create_engine, event
+from sqlalchemy.dialects.sqlite import DATETIME as SQLITE_DATETIME
+from sqlalchemy.dialects.sqlite.base import SQLiteDialect
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -17,6 +20,45 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+class _AwareSQLiteDateTime(SQLITE_DATETIME):
+    """SQLite keeps no time zone: store UTC, and read back aware UTC datetimes, as PostgreSQL's timestamptz does.
+
+    Without this, the same model returns naive datetimes on SQLite and aware ones on PostgreSQL, and
+    comparing them (deadlines, tracking events) fails only in the embedded default.
+    """
+
+    def bind_processor(self, dialect):
+        inner = super().bind_processor(dialect)
+
+        def process(value):
+            if value is not None and value.tzinfo is not None:
+                value = value.astimezone(UTC).replace(tzinfo=None)
+            return inner(value) if inner else value
+
+        return process
+
+    def result_processor(self, dialect, coltype):
+        inner = super().result_processor(dialect, coltype)
+
+        def process(value):
+            value = inner(value) if inner else value
+            if value is not None and value.tzinfo is None and getattr(self, "timezone", False):
+                value = value.replace(tzinfo=UTC)
+            return value
+
+        return process
+
+
+def _install_aware_datetimes() -> None:
+    from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+
+    for dialect in (SQLiteDialect, SQLiteDialect_pysqlite):
+        dialect.colspecs = {**dialect.colspecs, DateTime: _AwareSQLiteDateTime}
+
+
+_install_aware_datetimes()
 
 
 def declarative_base() -> type[DeclarativeBase]:

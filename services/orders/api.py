@@ -1,0 +1,67 @@
+"""Orders' internal HTTP API (service token required): read orders, and people's actions on them."""
+
+from flask import Blueprint, request
+
+from shared.web import load_body, not_found
+
+from . import services
+from .config import runtime
+from .schemas import CancelRequest, MemberQuery
+
+bp = Blueprint("orders", __name__, url_prefix="/internal")
+
+
+def _view(number: str):
+    with runtime.db.session() as session:
+        order = services.find(session, number)
+        if order is None:
+            raise not_found(f"Order {number}")
+        return services.view(order)
+
+
+@bp.get("/orders/<number>")
+def get_order(number: str):
+    """The order with its fulfilments, payment and timeline (API.md's shape plus member_id)."""
+    return _view(number)
+
+
+@bp.get("/orders")
+def list_orders():
+    """`?member_id=7` -> `{"items": [order, ...]}`, newest first."""
+    query = load_body(MemberQuery(), dict(request.args))
+    with runtime.db.session() as session:
+        return {"items": [services.view(o) for o in services.list_for_member(session, query["member_id"])]}
+
+
+@bp.post("/orders/<number>/cancel")
+def cancel_order(number: str):
+    """`{"reason": "..."}` -> 202; 409 not_cancellable once the parcel was handed over."""
+    body = load_body(CancelRequest())
+    with runtime.unit_of_work(number) as uow:
+        _exists(uow.session, number)
+        services.cancel(uow, number, body["reason"], runtime.settings)
+    return _view(number), 202
+
+
+@bp.post("/orders/<number>/receipt")
+def confirm_receipt(number: str):
+    with runtime.unit_of_work(number) as uow:
+        _exists(uow.session, number)
+        services.confirm_receipt(uow, number)
+    return _view(number)
+
+
+@bp.post("/orders/<number>/check")
+def check_order(number: str):
+    """Customer service confirms a cash-on-delivery order (核单)."""
+    with runtime.unit_of_work(number) as uow:
+        _exists(uow.session, number)
+        services.check_cash_on_delivery(uow, number)
+    return _view(number)
+
+
+def _exists(session, number: str) -> None:
+    from .models import Order
+
+    if session.get(Order, number) is None:
+        raise not_found(f"Order {number}")

@@ -1,0 +1,93 @@
+"""Orders' tables: the order, its lines, one fulfilment per unit, and the timeline of what happened."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.db import declarative_base
+from shared.messaging import messaging_tables
+
+Base = declarative_base()
+messaging = messaging_tables(Base.metadata)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    member_id: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    payment_method: Mapped[str] = mapped_column(String(16))
+    payment_status: Mapped[str] = mapped_column(String(16))
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    address: Mapped[dict[str, Any]] = mapped_column(JSON)
+    cancel_reason: Mapped[str | None] = mapped_column(String(200))
+    #: The saga waits for billing's answer until then (beat re-sends take_payment after it).
+    payment_deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id")
+    fulfilments: Mapped[list[Fulfilment]] = relationship(back_populates="order", order_by="Fulfilment.id")
+    timeline: Mapped[list[TimelineEvent]] = relationship(order_by="TimelineEvent.id")
+
+
+class Fulfilment(Base):
+    """The part of an order one unit (counter, branch, warehouse) reserves, packs and hands over."""
+
+    __tablename__ = "fulfilments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_number: Mapped[str] = mapped_column(ForeignKey("orders.number"), index=True)
+    unit: Mapped[str] = mapped_column(String(32), index=True)
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    delivery: Mapped[str] = mapped_column(String(8))
+    #: Units still worth trying if this one is short (supermarket lines), nearest or best-stocked first.
+    candidates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    slip_no: Mapped[str | None] = mapped_column(String(64))
+    waybill: Mapped[str | None] = mapped_column(String(64), index=True)
+    carrier: Mapped[str | None] = mapped_column(String(32))
+    purchase_notice: Mapped[str | None] = mapped_column(String(200))
+    #: The command whose reply the saga is waiting for, and until when.
+    waiting_for: Mapped[str | None] = mapped_column(String(48))
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    order: Mapped[Order] = relationship(back_populates="fulfilments")
+    lines: Mapped[list[OrderLine]] = relationship(back_populates="fulfilment", order_by="OrderLine.id")
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_number: Mapped[str] = mapped_column(ForeignKey("orders.number"), index=True)
+    fulfilment_id: Mapped[int | None] = mapped_column(ForeignKey("fulfilments.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(BigInteger)
+    division: Mapped[str] = mapped_column(String(32))
+    #: The unit that owns the product (counters, warehouse); supermarket products have none.
+    owner_unit: Mapped[str | None] = mapped_column(String(32))
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+    fulfilment: Mapped[Fulfilment | None] = relationship(back_populates="lines")
+
+    @property
+    def amount_cents(self) -> int:
+        return self.quantity * self.unit_price_cents
+
+
+class TimelineEvent(Base):
+    __tablename__ = "timeline"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_number: Mapped[str] = mapped_column(ForeignKey("orders.number"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    event: Mapped[str] = mapped_column(String(300))

@@ -1,0 +1,614 @@
+"""The order saga: each reply moves an order forward, each step lands in its timeline. No Flask, no Celery.
+
+Every handler locks the order row first, so two replies for one order (two units answering at once)
+are applied one after the other and exactly one of them sees "all reserved" or "all packed".
+Commands that expect a reply set the fulfilment's (or order's) deadline; `sweep_deadlines` re-sends
+them when the reply never came (the broker can lose messages), and the other side is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from shared.config import Settings, is_local
+from shared.messaging import PermanentError, UnitOfWork, now
+from shared.money import format_cents
+from shared.web import ApiError
+
+from . import routing
+from .models import Fulfilment, Order, OrderLine, TimelineEvent
+
+# Where a fulfilment stands; the order's status is derived from its fulfilments and its payment.
+RESERVING, RESERVED, AWAITING_STOCK, PACKING, PACKED = "reserving", "reserved", "awaiting_stock", "packing", "packed"
+SHIPPING, DELIVERED, RELEASING, CANCELLED = "shipping", "delivered", "releasing", "cancelled"
+
+CANCELLABLE = {"placed", "awaiting_stock", "awaiting_payment", "awaiting_check", "paid", "packing", "ready_to_ship"}
+#: After this many unanswered tries the timeline tells customer service (the saga keeps trying).
+ALERT_AFTER_ATTEMPTS = 3
+
+AvailabilityLookup = Callable[[list[str]], list[dict[str, Any]]]
+
+
+def _note(session: Session, order: Order, event: str) -> None:
+    session.add(TimelineEvent(order_number=order.number, at=now(), event=event[:300]))
+    order.updated_at = now()
+
+
+def _lock(session: Session, number: str) -> Order:
+    order = session.scalar(
+        select(Order)
+        .where(Order.number == number)
+        .options(selectinload(Order.fulfilments).selectinload(Fulfilment.lines), selectinload(Order.lines))
+        .with_for_update()
+    )
+    if order is None:
+        raise PermanentError(f"no order {number}")
+    return order
+
+
+def _fulfilment(order: Order, fulfilment_id: int) -> Fulfilment:
+    for f in order.fulfilments:
+        if f.id == fulfilment_id:
+            return f
+    raise PermanentError(f"order {order.number} has no fulfilment {fulfilment_id}")
+
+
+def _wait(f: Fulfilment, command: str, settings: Settings) -> None:
+    f.waiting_for = command
+    f.deadline_at = now() + timedelta(seconds=settings.reply_deadline_seconds)
+    f.attempts = 0
+
+
+def _done_waiting(f: Fulfilment) -> None:
+    f.waiting_for = None
+    f.deadline_at = None
+    f.attempts = 0
+
+
+# --- commands, built from the saga's own state (so a re-send is the same command) ------------------
+
+
+def _send_check_stock(
+    uow: UnitOfWork, f: Fulfilment, settings: Settings, notify_purchasing: bool | None = None
+) -> None:
+    if notify_purchasing is None:
+        notify_purchasing = not f.candidates and f.purchase_notice is None
+    uow.send(
+        "stores.check_stock",
+        {
+            "order": f.order_number,
+            "fulfilment_id": f.id,
+            "unit": f.unit,
+            "lines": [{"sku": line.sku, "quantity": line.quantity} for line in f.lines],
+            "notify_purchasing": notify_purchasing,
+        },
+    )
+    _wait(f, "stores.check_stock", settings)
+
+
+def _send_release(uow: UnitOfWork, f: Fulfilment, reason: str, settings: Settings) -> None:
+    uow.send("stores.release_stock", {"order": f.order_number, "fulfilment_id": f.id, "unit": f.unit, "reason": reason})
+    f.status = RELEASING
+    _wait(f, "stores.release_stock", settings)
+
+
+def _send_pack(uow: UnitOfWork, f: Fulfilment) -> None:
+    uow.send(
+        "stores.pack_parcel",
+        {
+            "order": f.order_number,
+            "fulfilment_id": f.id,
+            "unit": f.unit,
+            "delivery": f.delivery,
+            "lines": [{"sku": line.sku, "name": line.name, "quantity": line.quantity} for line in f.lines],
+        },
+    )
+    f.status = PACKING
+    # Packing is people's work and takes as long as it takes: no deadline, the task list shows it.
+    _done_waiting(f)
+
+
+def _send_take_payment(uow: UnitOfWork, order: Order, settings: Settings) -> None:
+    shares: dict[str, int] = defaultdict(int)
+    for f in order.fulfilments:
+        shares[f.unit] += sum(line.amount_cents for line in f.lines)
+    uow.send(
+        "billing.take_payment",
+        {
+            "order": order.number,
+            "member_id": order.member_id,
+            "method": order.payment_method,
+            "total_cents": order.total_cents,
+            "units": [{"unit": unit, "amount_cents": amount} for unit, amount in sorted(shares.items())],
+        },
+    )
+    order.payment_deadline_at = now() + timedelta(seconds=settings.reply_deadline_seconds)
+
+
+def _send_arrange_delivery(uow: UnitOfWork, order: Order, f: Fulfilment, settings: Settings) -> None:
+    value = sum(line.amount_cents for line in f.lines)
+    uow.send(
+        "logistics.arrange_delivery",
+        {
+            "order": order.number,
+            "fulfilment_id": f.id,
+            "unit": f.unit,
+            "delivery": f.delivery,
+            "address": order.address,
+            "declared_value_cents": value,
+            "cod_amount_cents": value if order.payment_method == "cod" else 0,
+        },
+    )
+    _wait(f, "logistics.arrange_delivery", settings)
+
+
+# --- the saga's steps --------------------------------------------------------------------------------
+
+
+def place_order(uow: UnitOfWork, command: dict[str, Any], settings: Settings, availability: AvailabilityLookup) -> None:
+    """Create the order, route each line to a unit and ask every unit to reserve its part."""
+    session = uow.session
+    if session.get(Order, command["number"]) is not None:
+        return  # the gateway's outbox sent it twice with different ids: the order exists, nothing to do
+    lines = command["lines"]
+    address = command["address"]
+    local = is_local(address["city"], settings)
+    order = Order(
+        number=command["number"],
+        member_id=command["member_id"],
+        status="placed",
+        payment_method=command["payment_method"],
+        payment_status="pending",
+        total_cents=sum(line["quantity"] * line["unit_price_cents"] for line in lines),
+        refunded_cents=0,
+        address=address,
+        created_at=now(),
+        updated_at=now(),
+    )
+    session.add(order)
+    _note(session, order, f"placed: {len(lines)} line(s), {format_cents(order.total_cents)} by {order.payment_method}")
+    market_skus = sorted({line["sku"] for line in lines if line["division"] == routing.SUPERMARKET})
+    try:
+        routes = routing.route(lines, availability(market_skus) if market_skus else [], address, local)
+    except routing.NoUnitSells as exc:
+        for line in lines:
+            session.add(
+                OrderLine(
+                    order=order,
+                    sku=line["sku"],
+                    name=line["name"],
+                    quantity=line["quantity"],
+                    unit_price_cents=line["unit_price_cents"],
+                    division=line["division"],
+                    owner_unit=line["unit"],
+                )
+            )
+        order.status, order.payment_status = "cancelled", "failed"
+        order.cancel_reason = f"no branch sells {exc}"
+        _note(session, order, f"cancelled: no branch sells {exc}")
+        return
+    delivery = "local" if local else "courier"
+    for r in routes:
+        f = Fulfilment(
+            order=order, unit=r.unit, status=RESERVING, delivery=delivery, candidates=r.candidates, attempts=0
+        )
+        session.add(f)
+        for line in r.lines:
+            session.add(
+                OrderLine(
+                    order=order,
+                    fulfilment=f,
+                    sku=line["sku"],
+                    name=line["name"],
+                    quantity=line["quantity"],
+                    unit_price_cents=line["unit_price_cents"],
+                    division=line["division"],
+                    owner_unit=line["unit"],
+                )
+            )
+    session.flush()
+    for f in order.fulfilments:
+        _send_check_stock(uow, f, settings)
+        _note(session, order, f"stock check sent to {f.unit} ({f.delivery} delivery)")
+
+
+def stock_reserved(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
+    order = _lock(uow.session, event["order"])
+    f = _fulfilment(order, event["fulfilment_id"])
+    if f.unit != event["unit"]:
+        return  # a late answer from a unit we already moved away from; its release follows below
+    if order.status == "cancelled" or f.status in (RELEASING, CANCELLED):
+        _send_release(uow, f, "order cancelled", settings)
+        return
+    if f.status not in (RESERVING, AWAITING_STOCK):
+        return  # already past this step: a repeated answer
+    f.status = RESERVED
+    _done_waiting(f)
+    _note(uow.session, order, f"stock reserved at {f.unit}")
+    if all(x.status == RESERVED for x in order.fulfilments):
+        if order.status == "awaiting_stock":
+            order.status = "placed"
+        _send_take_payment(uow, order, settings)
+        _note(uow.session, order, f"payment requested ({order.payment_method})")
+
+
+def stock_short(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
+    order = _lock(uow.session, event["order"])
+    f = _fulfilment(order, event["fulfilment_id"])
+    if f.unit != event["unit"] or f.status not in (RESERVING, AWAITING_STOCK) or order.status == "cancelled":
+        return
+    short = ", ".join(f"{s['sku']} {s['available']}/{s['requested']}" for s in event["short"])
+    if f.candidates:
+        previous, f.unit = f.unit, f.candidates[0]
+        f.candidates = f.candidates[1:]
+        _note(uow.session, order, f"{previous} is short ({short}); trying {f.unit}")
+        _send_check_stock(uow, f, settings)
+        return
+    f.status = AWAITING_STOCK
+    _done_waiting(f)
+    if event["purchase_notice"]:
+        f.purchase_notice = event["purchase_notice"]
+    order.status = "awaiting_stock"
+    _note(
+        uow.session,
+        order,
+        f"{f.unit} is short ({short}); external purchase notice {f.purchase_notice or '-'} sent"
+        " to purchasing; waiting for stock-in",
+    )
+
+
+def stock_replenished(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
+    """A stock-in at a unit: fulfilments waiting there for that SKU ask again."""
+    waiting = uow.session.scalars(
+        select(Fulfilment).where(Fulfilment.unit == event["unit"], Fulfilment.status == AWAITING_STOCK)
+    ).all()
+    for candidate in waiting:
+        if not any(line.sku == event["sku"] for line in candidate.lines):
+            continue
+        order = _lock(uow.session, candidate.order_number)
+        f = _fulfilment(order, candidate.id)
+        if order.status == "cancelled" or f.status != AWAITING_STOCK:
+            continue
+        f.status = RESERVING
+        _send_check_stock(uow, f, settings, notify_purchasing=False)
+        _note(uow.session, order, f"stock-in of {event['sku']} at {f.unit}: asking again")
+
+
+def stock_released(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    order = _lock(uow.session, event["order"])
+    f = _fulfilment(order, event["fulfilment_id"])
+    if f.status == RELEASING and f.unit == event["unit"]:
+        f.status = CANCELLED
+        _done_waiting(f)
+        _note(uow.session, order, f"stock released at {f.unit}")
+
+
+def payment_captured(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
+    order = _lock(uow.session, event["order"])
+    order.payment_deadline_at = None
+    if order.status == "cancelled":
+        if order.payment_status not in ("refunded", "refunding"):
+            order.payment_status = "refunding"
+            uow.send("billing.refund_payment", {"order": order.number, "reason": "order cancelled"})
+            _note(uow.session, order, "payment arrived after the cancel: refund requested")
+        return
+    if order.payment_status == "captured":
+        return
+    order.payment_status = "captured"
+    order.status = "paid"
+    _note(uow.session, order, f"payment captured: {format_cents(event['amount_cents'])} ({event['method']})")
+    _start_packing(uow, order)
+
+
+def _start_packing(uow: UnitOfWork, order: Order) -> None:
+    for f in order.fulfilments:
+        if f.status == RESERVED:
+            _send_pack(uow, f)
+            _note(uow.session, order, f"packing task sent to {f.unit}")
+    order.status = "packing"
+
+
+def payment_pending(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    order = _lock(uow.session, event["order"])
+    order.payment_deadline_at = None
+    if order.status != "placed":
+        return
+    if event["method"] == "cod":
+        order.status, order.payment_status = "awaiting_check", "cod"
+        _note(uow.session, order, "cash on delivery: waiting for customer service to check the order")
+    else:
+        order.status, order.payment_status = "awaiting_payment", "pending"
+        _note(uow.session, order, "waiting for the online payment")
+
+
+def payment_failed(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
+    order = _lock(uow.session, event["order"])
+    order.payment_deadline_at = None
+    if order.status == "cancelled":
+        return
+    order.payment_status = "failed"
+    _cancel(uow, order, f"payment failed: {event['reason']}", settings, refund=False)
+
+
+def payment_refunded(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    order = _lock(uow.session, event["order"])
+    if order.payment_status == "refunded":
+        return
+    if event["amount_cents"]:
+        order.payment_status = "refunded"
+        order.refunded_cents = event["amount_cents"]
+        _note(uow.session, order, f"refunded {format_cents(event['amount_cents'])}")
+    elif order.payment_status in ("pending", "cod", "refunding"):
+        order.payment_status = "failed"
+
+
+def parcel_packed(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
+    order = _lock(uow.session, event["order"])
+    f = _fulfilment(order, event["fulfilment_id"])
+    if f.status != PACKING or order.status == "cancelled":
+        return
+    f.status, f.slip_no = PACKED, event["slip_no"]
+    _note(uow.session, order, f"packed at {f.unit}, slip {f.slip_no}")
+    _send_arrange_delivery(uow, order, f, settings)
+    if all(x.status in (PACKED, SHIPPING, DELIVERED) for x in order.fulfilments):
+        order.status = "ready_to_ship"
+        _note(uow.session, order, "ready to ship")
+
+
+def shipment_booked(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    order = _lock(uow.session, event["order"])
+    f = _fulfilment(order, event["fulfilment_id"])
+    if f.waiting_for == "logistics.arrange_delivery":
+        _done_waiting(f)
+    if event["waybill"] and f.waybill is None:
+        f.waybill, f.carrier = event["waybill"], event["carrier"]
+        _note(uow.session, order, f"courier {f.carrier} booked, waybill {f.waybill}")
+    elif not event["waybill"] and f.waiting_for is None and f.status == PACKED:
+        _note(uow.session, order, f"parcel from {f.unit} joins the next local delivery batch")
+
+
+def shipment_shipped(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    order = _lock(uow.session, event["order"])
+    f = _fulfilment(order, event["fulfilment_id"])
+    if f.status not in (PACKED,) or order.status == "cancelled":
+        return
+    f.status = SHIPPING
+    _done_waiting(f)
+    _note(uow.session, order, f"shipped from {f.unit}: {event['detail']}")
+    if order.status in ("packing", "ready_to_ship"):
+        order.status = "shipping"
+
+
+def shipment_delivered(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    order = _lock(uow.session, event["order"])
+    f = _fulfilment(order, event["fulfilment_id"])
+    if f.status == DELIVERED or order.status == "cancelled":
+        return
+    f.status = DELIVERED
+    _done_waiting(f)
+    _note(uow.session, order, f"delivered: {event['detail']}")
+    if all(x.status == DELIVERED for x in order.fulfilments):
+        order.status = "delivered"
+    elif order.status in ("packing", "ready_to_ship"):
+        order.status = "shipping"
+
+
+def shipment_noted(uow: UnitOfWork, event: dict[str, Any], what: str) -> None:
+    """Tracking events, delivery problems and withdrawn deliveries go to the timeline only."""
+    order = _lock(uow.session, event["order"])
+    detail = event.get("detail") or ""
+    _note(uow.session, order, f"{what}: {detail}".rstrip(": "))
+
+
+# --- people's actions (through the gateway) ----------------------------------------------------------
+
+
+def cancel(uow: UnitOfWork, number: str, reason: str, settings: Settings) -> Order:
+    """The customer (or customer service) cancels before hand-over: release, withdraw, refund."""
+    order = _lock(uow.session, number)
+    if order.status == "cancelled":
+        return order
+    if order.status not in CANCELLABLE or any(f.status in (SHIPPING, DELIVERED) for f in order.fulfilments):
+        raise ApiError(409, "not_cancellable", f"Order {number} is {order.status} and can no longer be cancelled.")
+    _cancel(uow, order, reason, settings, refund=True)
+    return order
+
+
+def _cancel(uow: UnitOfWork, order: Order, reason: str, settings: Settings, *, refund: bool) -> None:
+    order.status = "cancelled"
+    order.cancel_reason = reason
+    _note(uow.session, order, f"cancelled: {reason}")
+    for f in order.fulfilments:
+        if f.status == PACKED:
+            uow.send("logistics.cancel_delivery", {"order": order.number, "fulfilment_id": f.id})
+        if f.status in (RESERVING, RESERVED, AWAITING_STOCK, PACKING, PACKED):
+            _send_release(uow, f, reason, settings)
+    if refund and order.payment_status == "captured":
+        order.payment_status = "refunding"
+        uow.send("billing.refund_payment", {"order": order.number, "reason": reason})
+        _note(uow.session, order, "refund requested")
+    elif refund and order.payment_status in ("pending", "cod"):
+        uow.send("billing.refund_payment", {"order": order.number, "reason": reason})
+
+
+def confirm_receipt(uow: UnitOfWork, number: str) -> Order:
+    order = _lock(uow.session, number)
+    if order.status == "completed":
+        return order
+    if order.status != "delivered":
+        raise ApiError(409, "not_delivered", f"Order {number} is {order.status}, not delivered yet.")
+    order.status = "completed"
+    completed_at = now()
+    _note(uow.session, order, "customer confirmed receipt: completed")
+    uow.send(
+        "order.completed",
+        {
+            "order": order.number,
+            "member_id": order.member_id,
+            "completed_at": completed_at.isoformat(),
+            "lines": [
+                {
+                    "sku": line.sku,
+                    "name": line.name,
+                    "unit": line.fulfilment.unit if line.fulfilment else "-",
+                    "quantity": line.quantity,
+                    "amount_cents": line.amount_cents,
+                }
+                for line in order.lines
+            ],
+        },
+    )
+    return order
+
+
+def check_cash_on_delivery(uow: UnitOfWork, number: str) -> Order:
+    """Customer service confirmed a cash-on-delivery order (核单): packing starts."""
+    order = _lock(uow.session, number)
+    if order.status != "awaiting_check":
+        if order.payment_method == "cod" and order.status in ("packing", "ready_to_ship", "shipping"):
+            return order
+        raise ApiError(409, "not_awaiting_check", f"Order {number} is {order.status}, not awaiting a check.")
+    _note(uow.session, order, "cash-on-delivery order checked by customer service")
+    _start_packing(uow, order)
+    return order
+
+
+# --- deadlines ---------------------------------------------------------------------------------------
+
+
+def sweep_deadlines(uow: UnitOfWork, settings: Settings, at: datetime | None = None, limit: int = 200) -> int:
+    """Re-send every command whose reply is overdue; tell customer service when a unit keeps silent."""
+    at = at or now()
+    session = uow.session
+    resent = 0
+    overdue = session.scalars(
+        select(Fulfilment).where(Fulfilment.deadline_at.is_not(None), Fulfilment.deadline_at < at).limit(limit)
+    ).all()
+    for candidate in overdue:
+        order = _lock(session, candidate.order_number)
+        f = _fulfilment(order, candidate.id)
+        if f.deadline_at is None or f.deadline_at >= at:
+            continue
+        attempts = f.attempts + 1
+        if f.waiting_for == "stores.check_stock":
+            if attempts >= ALERT_AFTER_ATTEMPTS and f.candidates:
+                previous, f.unit = f.unit, f.candidates[0]
+                f.candidates = f.candidates[1:]
+                _note(session, order, f"{previous} did not answer; trying {f.unit}")
+                _send_check_stock(uow, f, settings)
+                attempts = 0
+            else:
+                _send_check_stock(uow, f, settings)
+        elif f.waiting_for == "stores.release_stock":
+            _send_release(uow, f, order.cancel_reason or "order cancelled", settings)
+        elif f.waiting_for == "logistics.arrange_delivery":
+            _send_arrange_delivery(uow, order, f, settings)
+        else:
+            _done_waiting(f)
+            continue
+        f.attempts = attempts
+        # Back off: wait longer after each unanswered try.
+        f.deadline_at = at + timedelta(seconds=settings.reply_deadline_seconds * min(2**attempts, 16))
+        if attempts == ALERT_AFTER_ATTEMPTS:
+            _note(session, order, f"{f.unit} has not answered {attempts} times: customer service alerted")
+        resent += 1
+    payments = session.scalars(
+        select(Order).where(Order.payment_deadline_at.is_not(None), Order.payment_deadline_at < at).limit(limit)
+    ).all()
+    for candidate in payments:
+        order = _lock(session, candidate.number)
+        if order.status == "cancelled" or order.payment_status != "pending":
+            order.payment_deadline_at = None
+            continue
+        _send_take_payment(uow, order, settings)
+        resent += 1
+    return resent
+
+
+# --- reading -----------------------------------------------------------------------------------------
+
+
+def find(session: Session, number: str) -> Order | None:
+    return session.scalar(
+        select(Order)
+        .where(Order.number == number)
+        .options(
+            selectinload(Order.fulfilments).selectinload(Fulfilment.lines),
+            selectinload(Order.lines),
+            selectinload(Order.timeline),
+        )
+    )
+
+
+def list_for_member(session: Session, member_id: int | None, limit: int = 100) -> list[Order]:
+    query = (
+        select(Order)
+        .options(
+            selectinload(Order.fulfilments).selectinload(Fulfilment.lines),
+            selectinload(Order.lines),
+            selectinload(Order.timeline),
+        )
+        .order_by(Order.created_at.desc())
+        .limit(limit)
+    )
+    if member_id is not None:
+        query = query.where(Order.member_id == member_id)
+    return list(session.scalars(query).all())
+
+
+def waiting_on(session: Session, statuses: list[str]) -> list[Order]:
+    return list(session.scalars(select(Order).where(or_(*(Order.status == s for s in statuses)))).all())
+
+
+def view(order: Order) -> dict[str, Any]:
+    """The order as API.md shows it (plus member_id, which the gateway strips)."""
+    return {
+        "number": order.number,
+        "member_id": order.member_id,
+        "status": order.status,
+        "total": format_cents(order.total_cents),
+        "items": [
+            {
+                "sku": line.sku,
+                "name": line.name,
+                "quantity": line.quantity,
+                "price": format_cents(line.unit_price_cents),
+                "amount": format_cents(line.amount_cents),
+                "unit": line.fulfilment.unit if line.fulfilment else line.owner_unit,
+            }
+            for line in order.lines
+        ],
+        "address": order.address,
+        "payment": {
+            "method": order.payment_method,
+            "status": _payment_status(order),
+            "refunded": format_cents(order.refunded_cents),
+        },
+        "fulfilments": [
+            {
+                "id": f.id,
+                "unit": f.unit,
+                "status": f.status,
+                "slip_no": f.slip_no,
+                "delivery": f.delivery,
+                "waybill": f.waybill,
+                "carrier": f.carrier,
+                "items": [{"sku": line.sku, "quantity": line.quantity} for line in f.lines],
+            }
+            for f in order.fulfilments
+        ],
+        "cancel_reason": order.cancel_reason,
+        "created_at": order.created_at.isoformat(),
+        "timeline": [{"at": e.at.isoformat(), "event": e.event} for e in order.timeline],
+    }
+
+
+def _payment_status(order: Order) -> str:
+    # "refunding" is the saga's own in-between state; the API's payment statuses stop at captured.
+    return "captured" if order.payment_status == "refunding" else order.payment_status

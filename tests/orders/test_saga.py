@@ -1,0 +1,278 @@
+from datetime import timedelta
+
+from shared.testing import deliver, payloads, sent
+
+NANNING = {
+    "name": "Li Ming",
+    "phone": "13800000000",
+    "city": "Nanning",
+    "line": "1 Minzu Ave",
+    "lat": 22.817,
+    "lon": 108.366,
+}
+GUILIN = NANNING | {"city": "Guilin", "lat": 25.27, "lon": 110.29}
+LIPSTICK = {
+    "sku": "LIPSTICK-RED-01",
+    "name": "Red lipstick",
+    "quantity": 2,
+    "unit_price_cents": 1250,
+    "division": "department_store",
+    "unit": "DS-COSMETICS",
+}
+TV = {
+    "sku": "TV-55-SKYWORTH",
+    "name": "55 inch TV",
+    "quantity": 1,
+    "unit_price_cents": 329900,
+    "division": "electronics",
+    "unit": "EL-WAREHOUSE",
+}
+RICE = {
+    "sku": "RICE-5KG",
+    "name": "Rice 5 kg",
+    "quantity": 1,
+    "unit_price_cents": 4590,
+    "division": "supermarket",
+    "unit": None,
+}
+
+
+def place(orders, *lines, number="M20261124AAAAAA", address=NANNING, method="balance"):
+    deliver(
+        orders,
+        "orders.place_order",
+        {
+            "number": number,
+            "member_id": 7,
+            "payment_method": method,
+            "address": address,
+            "lines": list(lines) or [LIPSTICK],
+        },
+        correlation_id=number,
+    )
+    return number
+
+
+def order_view(client, number="M20261124AAAAAA"):
+    return client.get(f"/internal/orders/{number}").json
+
+
+def fulfilment_ids(client, number="M20261124AAAAAA"):
+    return {f["unit"]: f["id"] for f in order_view(client, number)["fulfilments"]}
+
+
+def reply(orders, type_, **payload):
+    payload.setdefault("order", "M20261124AAAAAA")
+    return deliver(orders, type_, payload)
+
+
+def reserve_all(orders, client, number="M20261124AAAAAA"):
+    for unit, fid in fulfilment_ids(client, number).items():
+        reply(orders, "stock.reserved", order=number, fulfilment_id=fid, unit=unit)
+
+
+def test_a_placed_order_asks_the_owning_counter_to_reserve(orders, client):
+    place(orders)
+    [check] = sent(orders, "stores.check_stock")
+    assert check["_queue"] == "stores.DS-COSMETICS"
+    assert check["correlation_id"] == "M20261124AAAAAA"
+    assert check["payload"]["lines"] == [{"sku": "LIPSTICK-RED-01", "quantity": 2}]
+    assert check["payload"]["notify_purchasing"] is True
+    view = order_view(client)
+    assert view["status"] == "placed" and view["total"] == "25.00"
+    assert view["fulfilments"][0]["delivery"] == "local"
+
+
+def test_an_order_for_two_units_is_paid_once_when_both_have_reserved(orders, client):
+    place(orders, LIPSTICK, TV, address=GUILIN)
+    assert {f["delivery"] for f in order_view(client)["fulfilments"]} == {"courier"}
+    ids = fulfilment_ids(client)
+    reply(orders, "stock.reserved", fulfilment_id=ids["DS-COSMETICS"], unit="DS-COSMETICS")
+    assert payloads(orders, "billing.take_payment") == []
+    reply(orders, "stock.reserved", fulfilment_id=ids["EL-WAREHOUSE"], unit="EL-WAREHOUSE")
+    reply(orders, "stock.reserved", fulfilment_id=ids["EL-WAREHOUSE"], unit="EL-WAREHOUSE")
+    [take] = payloads(orders, "billing.take_payment")
+    assert take["total_cents"] == 332400
+    assert take["units"] == [
+        {"unit": "DS-COSMETICS", "amount_cents": 2500},
+        {"unit": "EL-WAREHOUSE", "amount_cents": 329900},
+    ]
+
+
+def test_a_local_order_travels_from_placed_to_completed(orders, client):
+    place(orders)
+    reserve_all(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    assert order_view(client)["status"] == "packing"
+    [pack] = payloads(orders, "stores.pack_parcel")
+    fid = pack["fulfilment_id"]
+    reply(
+        orders,
+        "parcel.packed",
+        fulfilment_id=fid,
+        unit="DS-COSMETICS",
+        slip_no="XS-DS-COSMETICS-000001",
+        packed_at="2026-11-24T10:00:00+08:00",
+    )
+    view = order_view(client)
+    assert view["status"] == "ready_to_ship" and view["fulfilments"][0]["slip_no"] == "XS-DS-COSMETICS-000001"
+    [arrange] = payloads(orders, "logistics.arrange_delivery")
+    assert arrange["delivery"] == "local" and arrange["declared_value_cents"] == 2500
+    reply(orders, "shipment.booked", fulfilment_id=fid, delivery="local", waybill=None, carrier=None)
+    progress = {"fulfilment_id": fid, "waybill": None, "at": "2026-11-24T11:00:00+08:00"}
+    reply(orders, "shipment.shipped", detail="picked up by courier Wang", **progress)
+    assert order_view(client)["status"] == "shipping"
+    reply(orders, "shipment.delivered", detail="signed by Li Ming", **progress)
+    assert order_view(client)["status"] == "delivered"
+    assert client.post("/internal/orders/M20261124AAAAAA/receipt").status_code == 200
+    view = order_view(client)
+    assert view["status"] == "completed" and view["payment"]["status"] == "captured"
+    [completed] = sent(orders, "order.completed")[:1]
+    assert {m["_queue"] for m in sent(orders, "order.completed")} == {"billing", "catalog"}
+    assert completed["payload"]["lines"][0]["unit"] == "DS-COSMETICS"
+    events = [e["event"] for e in view["timeline"]]
+    assert events[0].startswith("placed") and events[-1].startswith("customer confirmed receipt")
+
+
+def test_a_short_branch_hands_the_order_to_the_next_branch(orders, client, stock):
+    stock += [
+        {"unit": "SM-MINZU", "sku": "RICE-5KG", "kind": "branch", "available": 5, "lat": 22.82, "lon": 108.37},
+        {"unit": "SM-GUOMAO", "sku": "RICE-5KG", "kind": "branch", "available": 5, "lat": 22.9, "lon": 108.5},
+    ]
+    place(orders, RICE)
+    ids = fulfilment_ids(client)
+    assert list(ids) == ["SM-MINZU"]
+    reply(
+        orders,
+        "stock.short",
+        fulfilment_id=ids["SM-MINZU"],
+        unit="SM-MINZU",
+        short=[{"sku": "RICE-5KG", "requested": 1, "available": 0}],
+        purchase_notice=None,
+    )
+    checks = payloads(orders, "stores.check_stock")
+    assert [c["unit"] for c in checks] == ["SM-MINZU", "SM-GUOMAO"]
+    assert checks[-1]["notify_purchasing"] is True
+
+
+def test_when_no_unit_has_stock_the_order_waits_and_a_stock_in_resumes_it(orders, client):
+    place(orders)
+    fid = fulfilment_ids(client)["DS-COSMETICS"]
+    reply(
+        orders,
+        "stock.short",
+        fulfilment_id=fid,
+        unit="DS-COSMETICS",
+        short=[{"sku": "LIPSTICK-RED-01", "requested": 2, "available": 0}],
+        purchase_notice="17",
+    )
+    view = order_view(client)
+    assert view["status"] == "awaiting_stock"
+    assert "external purchase notice 17" in view["timeline"][-1]["event"]
+    deliver(
+        orders,
+        "stock.replenished",
+        {"unit": "DS-COSMETICS", "sku": "LIPSTICK-RED-01", "available": 10},
+        correlation_id="stock-in:DS-COSMETICS",
+    )
+    checks = payloads(orders, "stores.check_stock")
+    assert len(checks) == 2 and checks[-1]["notify_purchasing"] is False
+    reply(orders, "stock.reserved", fulfilment_id=fid, unit="DS-COSMETICS")
+    assert len(payloads(orders, "billing.take_payment")) == 1
+
+
+def test_a_balance_too_small_cancels_the_order_and_releases_its_stock(orders, client):
+    place(orders)
+    reserve_all(orders, client)
+    reply(orders, "payment.failed", reason="insufficient_balance")
+    view = order_view(client)
+    assert view["status"] == "cancelled" and view["payment"]["status"] == "failed"
+    assert [r["unit"] for r in payloads(orders, "stores.release_stock")] == ["DS-COSMETICS"]
+    assert payloads(orders, "billing.refund_payment") == []
+
+
+def test_cancelling_a_paid_order_releases_stock_and_refunds(orders, client):
+    place(orders)
+    reserve_all(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    response = client.post("/internal/orders/M20261124AAAAAA/cancel", json={"reason": "changed my mind"})
+    assert response.status_code == 202 and response.json["status"] == "cancelled"
+    assert payloads(orders, "billing.refund_payment") == [{"order": "M20261124AAAAAA", "reason": "changed my mind"}]
+    assert len(payloads(orders, "stores.release_stock")) == 1
+    reply(orders, "payment.refunded", amount_cents=2500)
+    assert order_view(client)["payment"]["status"] == "refunded"
+
+
+def test_an_order_handed_over_cannot_be_cancelled(orders, client):
+    place(orders)
+    reserve_all(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    fid = fulfilment_ids(client)["DS-COSMETICS"]
+    reply(
+        orders,
+        "parcel.packed",
+        fulfilment_id=fid,
+        unit="DS-COSMETICS",
+        slip_no="XS-1",
+        packed_at="2026-11-24T10:00:00+08:00",
+    )
+    reply(
+        orders, "shipment.shipped", fulfilment_id=fid, waybill=None, at="2026-11-24T11:00:00+08:00", detail="picked up"
+    )
+    response = client.post("/internal/orders/M20261124AAAAAA/cancel", json={})
+    assert response.status_code == 409 and response.json["error"]["code"] == "not_cancellable"
+
+
+def test_a_reservation_arriving_after_the_cancel_is_given_back(orders, client):
+    place(orders)
+    client.post("/internal/orders/M20261124AAAAAA/cancel", json={})
+    fid = fulfilment_ids(client)["DS-COSMETICS"]
+    reply(orders, "stock.reserved", fulfilment_id=fid, unit="DS-COSMETICS")
+    assert len(payloads(orders, "stores.release_stock")) == 2
+    assert payloads(orders, "billing.take_payment") == []
+
+
+def test_receipt_before_delivery_is_refused(orders, client):
+    place(orders)
+    response = client.post("/internal/orders/M20261124AAAAAA/receipt")
+    assert response.status_code == 409 and response.json["error"]["code"] == "not_delivered"
+
+
+def test_a_cash_on_delivery_order_waits_for_customer_service(orders, client):
+    place(orders, method="cod")
+    reserve_all(orders, client)
+    reply(orders, "payment.pending", method="cod")
+    assert order_view(client)["status"] == "awaiting_check"
+    assert order_view(client)["payment"]["status"] == "cod"
+    assert client.post("/internal/orders/M20261124AAAAAA/check").status_code == 200
+    assert order_view(client)["status"] == "packing"
+    assert len(payloads(orders, "stores.pack_parcel")) == 1
+
+
+def test_the_same_order_placed_twice_is_created_once(orders, client):
+    place(orders)
+    place(orders)
+    assert len(payloads(orders, "stores.check_stock")) == 1
+
+
+def test_a_reply_for_an_unknown_order_is_dead_lettered(orders):
+    assert reply(orders, "stock.reserved", order="M-NOPE", fulfilment_id=1, unit="DS-COSMETICS") == "dead_lettered"
+
+
+def test_a_unit_that_never_answers_is_asked_again_after_the_deadline(orders, client):
+    from services.orders import services
+    from shared.messaging import now
+
+    place(orders)
+    later = now() + timedelta(seconds=orders.settings.reply_deadline_seconds + 1)
+    with orders.unit_of_work("sweep") as uow:
+        assert services.sweep_deadlines(uow, orders.settings, at=later) == 1
+    with orders.unit_of_work("sweep") as uow:
+        assert services.sweep_deadlines(uow, orders.settings, at=later) == 0  # backed off
+    assert len(payloads(orders, "stores.check_stock")) == 2
+
+
+def test_an_invalid_cancel_body_gets_422(orders, client):
+    place(orders)
+    response = client.post("/internal/orders/M20261124AAAAAA/cancel", json={"reason": ""})
+    assert response.status_code == 422 and "reason" in response.json["error"]["fields"]
