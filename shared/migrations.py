@@ -21,6 +21,7 @@ def migrations_folder(service: str) -> Path:
 def alembic_config(service: str, url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(migrations_folder(service)))
+    config.set_main_option("path_separator", "os")
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     config.set_main_option("version_locations", str(migrations_folder(service) / "versions"))
     return config

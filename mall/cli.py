@@ -1,0 +1,259 @@
+"""`mall`: run the whole mall, or one web process, worker or beat of it; migrate, seed, inspect dead letters."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import sys
+from datetime import UTC, datetime
+from urllib.parse import urlparse
+
+from shared.config import Settings
+from shared.logs import setup_logging
+
+from . import registry
+
+
+def _port_of(url: str) -> int:
+    return urlparse(url).port or 80
+
+
+def ensure_database(url: str) -> None:
+    """Create a PostgreSQL database named in `url` if it is missing (SQLite files create themselves)."""
+    if not url.startswith("postgresql"):
+        return
+    import sqlalchemy as sa
+
+    name = sa.engine.make_url(url).database
+    admin = sa.engine.make_url(url).set(database="postgres")
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+
+
+def cmd_migrate(args) -> int:
+    from shared.migrations import upgrade
+
+    settings = Settings.from_env()
+    for service in args.service or registry.ALL:
+        url = settings.database_url(service)
+        ensure_database(url)
+        upgrade(service, url)
+        print(f"migrate: {service} is at head", flush=True)
+    return 0
+
+
+def cmd_web(args) -> int:
+    setup_logging(f"web.{args.service}")
+    from waitress import serve
+
+    settings = Settings.from_env()
+    runtime = registry.runtime(args.service)
+    app = registry.create_app(args.service)
+    runtime.start_outbox_sweeper()
+    port = args.port or _port_of(settings.service_url(args.service))
+    serve(
+        app,
+        host=args.host,
+        port=port,
+        threads=args.threads,
+        ident=f"mall-{args.service}",
+        channel_timeout=30,
+        connection_limit=500,
+    )
+    return 0
+
+
+def cmd_worker(args) -> int:
+    if args.unit:
+        service, queues = "stores", [f"stores.{u}" for u in args.unit]
+        name = "stores-" + "-".join(args.unit)[:60]
+    elif args.service:
+        service = args.service
+        queues = [service] + [f"stores.{u}" for u in args.also_unit or []]
+        name = service
+    else:
+        raise SystemExit("say which: --service NAME or --unit CODE")
+    setup_logging(f"worker.{name}")
+    runtime = registry.worker_runtime(service)
+    app = runtime.celery
+
+    from celery.signals import worker_process_init
+
+    @worker_process_init.connect(weak=False)
+    def _after_fork(**_):
+        # A forked pool process must not share the parent's database connections.
+        runtime.db.dispose()
+
+    hostname = f"{name}@{socket.gethostname()}"
+    runtime.start_heartbeat(hostname, queues)
+    runtime.start_outbox_sweeper()
+    argv = [
+        "worker",
+        "-Q",
+        ",".join(queues),
+        "-n",
+        hostname,
+        "--pool",
+        args.pool,
+        "--concurrency",
+        str(args.concurrency),
+        "--loglevel",
+        args.loglevel,
+        "--without-gossip",
+        "--without-mingle",
+    ]
+    if runtime.settings.embedded:
+        argv.append("--without-heartbeat")
+    app.worker_main(argv)
+    return 0
+
+
+def beat_schedule(settings: Settings) -> dict:
+    from celery.schedules import crontab
+
+    schedule = {
+        "orders-sweep-deadlines": {"task": "orders.sweep_deadlines", "schedule": 5.0, "options": {"queue": "orders"}},
+    }
+    for cutoff in settings.batch_cutoffs:
+        hour, minute = (int(x) for x in cutoff.split(":"))
+        schedule[f"logistics-close-batch-{hour:02d}{minute:02d}"] = {
+            "task": "logistics.close_batch",
+            "schedule": crontab(hour=hour, minute=minute),
+            "options": {"queue": "logistics"},
+        }
+    return schedule
+
+
+def cmd_beat(args) -> int:
+    setup_logging("beat")
+    from shared.celery_app import make_celery
+
+    settings = Settings.from_env()
+    app = make_celery("beat", settings)
+    # Cut-offs are wall-clock times in the mall's own time zone.
+    app.conf.update(timezone=settings.timezone, enable_utc=False, beat_schedule=beat_schedule(settings))
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    app.start(["beat", "--loglevel", "INFO", "-s", str(settings.var_dir / "beat-schedule")])
+    return 0
+
+
+def cmd_dlq(args) -> int:
+    from sqlalchemy import select, update
+
+    services = [args.service] if args.service else list(registry.ALL)
+    if args.action == "list":
+        rows_out = []
+        for service in services:
+            runtime = registry.runtime(service)
+            table = runtime.tables.dead_letters
+            with runtime.db.session() as session:
+                for row in session.execute(select(table).order_by(table.c.id)).all():
+                    rows_out.append(
+                        {
+                            "service": service,
+                            "id": row.id,
+                            "type": row.type,
+                            "task": row.task,
+                            "sender": row.sender,
+                            "attempts": row.attempts,
+                            "error": row.error[:200],
+                            "at": row.created_at.isoformat(),
+                            "replayed_at": row.replayed_at.isoformat() if row.replayed_at else None,
+                        }
+                    )
+        if args.json:
+            print(json.dumps(rows_out, indent=2))
+        else:
+            for r in rows_out:
+                print(
+                    f"{r['service']:9} #{r['id']:<5} {r['type'] or '?':22} tries={r['attempts']} "
+                    f"{'replayed ' if r['replayed_at'] else ''}{r['error']}"
+                )
+            print(f"{len(rows_out)} dead letter(s)")
+        return 0
+    if not args.service or args.id is None:
+        raise SystemExit("usage: mall dlq replay ID --service NAME")
+    runtime = registry.worker_runtime(args.service)
+    table = runtime.tables.dead_letters
+    with runtime.db.session() as session, session.begin():
+        row = session.execute(select(table).where(table.c.id == args.id)).first()
+        if row is None:
+            raise SystemExit(f"no dead letter #{args.id} in {args.service}")
+        queue = row.queue
+        if queue.endswith("?"):
+            body = json.loads(row.body)
+            queue = f"stores.{(body.get('payload') or {}).get('unit', '')}"
+        runtime.celery.send_task(row.task, args=[json.loads(row.body)], queue=queue)
+        session.execute(update(table).where(table.c.id == args.id).values(replayed_at=datetime.now(UTC)))
+    print(f"replayed dead letter #{args.id} to {row.task} on {queue}")
+    return 0
+
+
+def cmd_seed(args) -> int:
+    from .seed import seed
+
+    return seed(args.url, args.admin)
+
+
+def cmd_run(args) -> int:
+    from .supervisor import run
+
+    return run(seed_demo=not args.no_seed, units_worker=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mall", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="the whole mall in the foreground: migrate, start every process, seed demo data")
+    p.add_argument("--no-seed", action="store_true", help="start empty (tests)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("migrate", help="upgrade each service's own database to its latest migration")
+    p.add_argument("--service", action="append", choices=registry.ALL)
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("web", help="one service's HTTP API")
+    p.add_argument("--service", required=True, choices=registry.ALL)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int)
+    p.add_argument("--threads", type=int, default=8)
+    p.set_defaults(func=cmd_web)
+
+    p = sub.add_parser("worker", help="a Celery worker: one service's queue, or one department's own queue")
+    p.add_argument("--service", choices=registry.INNER)
+    p.add_argument("--unit", action="append", help="a unit code: consume stores.<unit> (repeatable)")
+    p.add_argument("--also-unit", action="append", help=argparse.SUPPRESS)
+    p.add_argument("--pool", default="solo", choices=["solo", "prefork", "threads"])
+    p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--loglevel", default=os.environ.get("MALL_LOG_LEVEL", "INFO"))
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("beat", help="the scheduler: saga deadlines, delivery batch cut-offs")
+    p.set_defaults(func=cmd_beat)
+
+    p = sub.add_parser("seed", help="load the demo data through the gateway's API")
+    p.add_argument("--url", default=None)
+    p.add_argument("--admin", default=None, help="username:password of an administrator")
+    p.set_defaults(func=cmd_seed)
+
+    p = sub.add_parser("dlq", help="dead letters: list them, or replay one")
+    p.add_argument("action", choices=["list", "replay"])
+    p.add_argument("id", nargs="?", type=int)
+    p.add_argument("--service", choices=registry.ALL)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_dlq)
+
+    args = parser.parse_args(argv)
+    return args.func(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

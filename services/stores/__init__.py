@@ -1,0 +1,1 @@
+"""Stores: units (counters, branches, the warehouse), their stock, reservations, packing tasks and slips."""

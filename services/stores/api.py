@@ -1,0 +1,87 @@
+"""Stores' internal HTTP API (service token required): units, stock-in, availability, packing tasks, notices."""
+
+from flask import Blueprint, jsonify, request
+
+from shared.web import error_body, load_body
+
+from . import services
+from .config import runtime
+from .schemas import NewUnit, StockIn, TaskDone, TaskQuery
+
+bp = Blueprint("stores", __name__, url_prefix="/internal")
+
+#: How each refusal of the use cases reaches the caller.
+ERRORS = {
+    services.UnitExists: (409, "unit_exists", "A unit with this code exists already."),
+    services.UnknownUnit: (404, "not_found", "Unit was not found."),
+    services.TaskNotFound: (404, "not_found", "Packing task was not found at this unit."),
+    services.TaskNotOpen: (409, "task_not_open", "The packing task is not open."),
+}
+
+
+@bp.errorhandler(services.StoresError)
+def _stores_error(exc: services.StoresError):
+    status, code, message = ERRORS[type(exc)]
+    return jsonify(error_body(code, message)), status
+
+
+@bp.post("/units")
+def add_unit():
+    """`{"code": "DS-COSMETICS", "name": "Cosmetics counter", "kind": "counter", "division": "department_store",
+    "city": "Nanning", "lat": 22.81, "lon": 108.37}` -> 201 unit."""
+    body = load_body(NewUnit())
+    with runtime.db.session() as session, session.begin():
+        unit = services.add_unit(session, body)
+        return services.unit_view(unit), 201
+
+
+@bp.get("/units")
+def list_units():
+    with runtime.db.session() as session:
+        return {"items": [services.unit_view(u) for u in services.list_units(session)]}
+
+
+@bp.post("/stock")
+def stock_in():
+    """`{"unit": "DS-COSMETICS", "sku": "LIPSTICK-RED-01", "quantity": 12}` -> 201 `{unit, sku, on_hand, reserved,
+    available}`; sends stock.replenished in the same transaction."""
+    body = load_body(StockIn())
+    with runtime.unit_of_work(f"stock-in:{body['unit']}") as uow:
+        view = services.stock_in(uow, body["unit"], body["sku"], body["quantity"])
+    return view, 201
+
+
+@bp.get("/availability")
+def availability():
+    """`?sku=LIPSTICK-RED-01&sku=...` -> one row per unit holding each SKU, with the unit's kind and place."""
+    with runtime.db.session() as session:
+        return {"items": services.availability(session, request.args.getlist("sku"))}
+
+
+@bp.get("/tasks")
+def list_tasks():
+    """`?unit=SM-GUOMAO&status=open|done|cancelled|all` -> the unit's packing tasks, oldest first."""
+    query = load_body(TaskQuery(), request.args.to_dict())
+    with runtime.db.session() as session:
+        tasks = services.list_tasks(session, query["unit"], query["status"])
+        return {"items": [services.task_view(t) for t in tasks]}
+
+
+@bp.post("/tasks/<int:task_id>/done")
+def task_done(task_id: int):
+    """`{"unit": "SM-GUOMAO", "slip_no": "GD-0001"?}` -> 200 task; sends parcel.packed once."""
+    body = load_body(TaskDone())
+    with runtime.db.session() as session:
+        order = services.task_order(session, task_id, body["unit"])
+    with runtime.unit_of_work(order) as uow:
+        task = services.complete_task(uow, task_id, body["unit"], body["slip_no"])
+        view = services.task_view(task)
+    return view
+
+
+@bp.get("/purchase-notices")
+def list_purchase_notices():
+    """`?unit=SM-GUOMAO` (optional) -> external purchase notices (缺货外采通知), oldest first."""
+    with runtime.db.session() as session:
+        notices = services.list_purchase_notices(session, request.args.get("unit") or None)
+        return {"items": [services.notice_view(n) for n in notices]}

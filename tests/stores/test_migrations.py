@@ -1,0 +1,20 @@
+import pytest
+from sqlalchemy import create_engine, inspect
+
+
+# shared/migrations.py's alembic_config sets no path_separator, which alembic 1.16+ warns about.
+@pytest.mark.filterwarnings("ignore:No path_separator found:DeprecationWarning")
+def test_the_migration_creates_the_tables_the_models_describe(tmp_path):
+    from services.stores.models import Base
+    from shared.migrations import upgrade
+
+    url = f"sqlite:///{tmp_path / 'stores-migrated.db'}"
+    upgrade("stores", url)
+    engine = create_engine(url)
+    try:
+        inspector = inspect(engine)
+        assert set(inspector.get_table_names()) - {"alembic_version"} == set(Base.metadata.tables)
+        checks = {c["name"] for c in inspector.get_check_constraints("stock")}
+        assert checks == {"ck_stock_reserved_not_negative", "ck_stock_on_hand_covers_reserved"}
+    finally:
+        engine.dispose()
