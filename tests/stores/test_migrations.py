@@ -1,9 +1,6 @@
-import pytest
 from sqlalchemy import create_engine, inspect
 
 
-# shared/migrations.py's alembic_config sets no path_separator, which alembic 1.16+ warns about.
-@pytest.mark.filterwarnings("ignore:No path_separator found:DeprecationWarning")
 def test_the_migration_creates_the_tables_the_models_describe(tmp_path):
     from services.stores.models import Base
     from shared.migrations import upgrade

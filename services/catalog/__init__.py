@@ -1,0 +1,1 @@
+"""Catalog: categories, manufacturers, suppliers and products, with their views and sales counts."""

@@ -1,0 +1,62 @@
+"""Catalog's internal HTTP API (service to service, token required): products and categories."""
+
+from flask import Blueprint, request
+
+from shared.web import load_body, not_found
+
+from . import services
+from .config import runtime
+from .schemas import Lookup, NewProduct, ProductOut, ProductQuery
+
+bp = Blueprint("catalog", __name__, url_prefix="/internal")
+
+
+@bp.post("/products")
+def create_product():
+    """`{"sku": "TV-55-SKYWORTH", "name": "...", "price": "2999.00", "category": "TVs", "manufacturer": "Skyworth",
+    "supplier": "...", "division": "electronics", "unit": "EL-WAREHOUSE"}` -> 201 product; 409 `sku_taken`."""
+    body = load_body(NewProduct())
+    with runtime.db.session() as session, session.begin():
+        product = services.create_product(session, body)
+        return ProductOut().dump(product), 201
+
+
+@bp.get("/products")
+def search_products():
+    """`?q=tv&category=TVs&min_price=1000.00&sort=price&page=1&per_page=20` -> `{items, total, page, per_page}`."""
+    query = load_body(ProductQuery(), request.args.to_dict())
+    with runtime.db.session() as session:
+        items, total = services.search_products(session, query)
+        return {
+            "items": ProductOut(many=True).dump(items),
+            "total": total,
+            "page": query["page"],
+            "per_page": query["per_page"],
+        }
+
+
+@bp.get("/products/<int:product_id>")
+def get_product(product_id: int):
+    """A product; `?view=1` counts one view (the storefront's detail page), which ranks "hot" products."""
+    count_view = request.args.get("view") in ("1", "true")
+    with runtime.db.session() as session, session.begin():
+        product = services.get_product(session, product_id, count_view=count_view)
+        if product is None:
+            raise not_found("Product")
+        return ProductOut().dump(product)
+
+
+@bp.post("/products/lookup")
+def lookup_products():
+    """`{"skus": ["TV-55-SKYWORTH", "NOPE-1"]}` -> `{"items": [product], "missing": ["NOPE-1"]}`."""
+    body = load_body(Lookup())
+    with runtime.db.session() as session:
+        items, missing = services.lookup_products(session, body["skus"])
+        return {"items": ProductOut(many=True).dump(items), "missing": missing}
+
+
+@bp.get("/categories")
+def list_categories():
+    """`{"items": [{"name": "TVs", "products": 12}]}`."""
+    with runtime.db.session() as session:
+        return {"items": services.list_categories(session)}

@@ -1,0 +1,12 @@
+"""Catalog's Flask application factory."""
+
+from flask import Flask
+
+from shared.web import service_app
+
+from .api import bp
+from .config import runtime
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    return service_app("catalog", runtime, bp, test_config)

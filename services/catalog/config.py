@@ -1,0 +1,7 @@
+"""Catalog's run-time handles: settings, database, Celery app."""
+
+from shared.runtime import ServiceRuntime
+
+from .models import Base, messaging
+
+runtime = ServiceRuntime("catalog", Base.metadata, messaging)

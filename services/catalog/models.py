@@ -1,0 +1,69 @@
+"""Catalog's tables: categories, manufacturers, suppliers and the products that belong to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from shared.db import declarative_base
+from shared.messaging import messaging_tables
+
+Base = declarative_base()
+messaging = messaging_tables(Base.metadata)
+
+DIVISIONS = ("department_store", "supermarket", "electronics")
+
+
+class Category(Base):
+    """A shelf of the shop (TVs, cosmetics, rice and oil); created the first time a product names it."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class Manufacturer(Base):
+    __tablename__ = "manufacturers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class Supplier(Base):
+    __tablename__ = "suppliers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+
+
+class Product(Base):
+    """One product the mall sells; `unit` is the counter or warehouse that owns it (none for supermarket goods)."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        # Browsing a category is the most common search; these let it filter and sort without a scan.
+        Index("ix_products_category_price", "category_id", "price_cents"),
+        Index("ix_products_category_views", "category_id", "views"),
+        Index("ix_products_manufacturer_price", "manufacturer_id", "price_cents"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    price_cents: Mapped[int] = mapped_column(BigInteger, index=True)
+    category_id: Mapped[int] = mapped_column(ForeignKey("categories.id"))
+    manufacturer_id: Mapped[int] = mapped_column(ForeignKey("manufacturers.id"))
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("suppliers.id"), index=True)
+    division: Mapped[str] = mapped_column(String(32))
+    unit: Mapped[str | None] = mapped_column(String(32))
+    views: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
+    units_sold: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+    # Many-to-one and always shown with the product: load them in the same query.
+    category: Mapped[Category] = relationship(lazy="joined", innerjoin=True)
+    manufacturer: Mapped[Manufacturer] = relationship(lazy="joined", innerjoin=True)
+    supplier: Mapped[Supplier] = relationship(lazy="joined", innerjoin=True)

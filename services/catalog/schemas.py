@@ -1,0 +1,105 @@
+"""Catalog's HTTP schemas: a new product, the search query, a lookup, and the product as callers see it."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
+
+from shared.money import Money
+
+from .models import DIVISIONS
+
+SORTS = ("price", "-price", "newest", "hot")
+
+
+def _name(max_length: int = 100) -> fields.String:
+    return fields.String(required=True, validate=validate.Length(min=1, max=max_length))
+
+
+def _strip_strings(data: Any) -> Any:
+    """ " Hometown " and "Hometown" are one manufacturer: trim before validating."""
+    if not isinstance(data, dict):
+        return data
+    return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
+
+
+class NewProduct(Schema):
+    sku = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$",
+            error="Letters, digits and . _ / - only, at most 64 characters.",
+        ),
+    )
+    name = _name(200)
+    price = Money(required=True, positive=True)
+    category = _name()
+    manufacturer = _name()
+    supplier = _name()
+    division = fields.String(required=True, validate=validate.OneOf(DIVISIONS))
+    unit = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$", error="A unit code such as DS-COSMETICS."),
+    )
+
+    @pre_load
+    def strip(self, data: Any, **_: Any) -> Any:
+        return _strip_strings(data)
+
+    @validates_schema
+    def unit_unless_supermarket(self, data: dict[str, Any], **_: Any) -> None:
+        # Supermarket goods are sold by every branch that stocks them; everything else has one owner.
+        if data.get("division") != "supermarket" and not data.get("unit"):
+            raise ValidationError("Required unless the division is supermarket.", "unit")
+
+
+class ProductQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE  # the gateway may pass its own query parameters along
+
+    q = fields.String(load_default=None, validate=validate.Length(max=100))
+    category = fields.String(load_default=None, validate=validate.Length(max=100))
+    manufacturer = fields.String(load_default=None, validate=validate.Length(max=100))
+    min_price = Money(load_default=None, validate=validate.Range(min=0))
+    max_price = Money(load_default=None, validate=validate.Range(min=0))
+    sort = fields.String(load_default=None, validate=validate.OneOf(SORTS))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+    @pre_load
+    def drop_empty(self, data: Any, **_: Any) -> Any:
+        # A search form sends `?q=&category=`: an empty parameter means "any".
+        return {k: v for k, v in _strip_strings(data).items() if v != ""}
+
+    @validates_schema
+    def price_range(self, data: dict[str, Any], **_: Any) -> None:
+        low, high = data.get("min_price"), data.get("max_price")
+        if low is not None and high is not None and low > high:
+            raise ValidationError("Must not be below min_price.", "max_price")
+
+
+class Lookup(Schema):
+    skus = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)), required=True, validate=validate.Length(max=500)
+    )
+
+
+def _iso(value: datetime) -> str:
+    # SQLite hands back naive datetimes; everything is stored in UTC.
+    return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+
+
+class ProductOut(Schema):
+    id = fields.Integer()
+    sku = fields.String()
+    name = fields.String()
+    price = Money(attribute="price_cents")
+    category = fields.Function(lambda p: p.category.name)
+    manufacturer = fields.Function(lambda p: p.manufacturer.name)
+    supplier = fields.Function(lambda p: p.supplier.name)
+    division = fields.String()
+    unit = fields.String(allow_none=True)
+    views = fields.Integer()
+    units_sold = fields.Integer()
+    created_at = fields.Function(lambda p: _iso(p.created_at))

@@ -1,0 +1,164 @@
+"""Catalog's use cases: add and find products, count views and sales. No Flask, no Celery."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.messaging import UnitOfWork, now
+from shared.web import ApiError
+
+from .models import Category, Manufacturer, Product, Supplier
+
+log = logging.getLogger("mall.catalog")
+
+_ORDERINGS = {
+    # Every ordering ends with the id so that pages never repeat or skip a product.
+    None: (Product.id.asc(),),
+    "price": (Product.price_cents.asc(), Product.id.asc()),
+    "-price": (Product.price_cents.desc(), Product.id.asc()),
+    "newest": (Product.created_at.desc(), Product.id.desc()),
+    "hot": (Product.views.desc(), Product.id.asc()),
+}
+
+
+def _named(session: Session, model: type[Category | Manufacturer | Supplier], name: str):
+    """The row called `name`, created on first use (two first uses at once: the loser reads the winner's)."""
+    found = session.scalar(select(model).where(model.name == name))
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            found = model(name=name)
+            session.add(found)
+    except IntegrityError:
+        found = session.scalar(select(model).where(model.name == name))
+    return found
+
+
+def create_product(session: Session, data: dict[str, Any]) -> Product:
+    """Add a product; its category, manufacturer and supplier are created the first time they are named.
+
+    A SKU already in the catalogue is a 409 `sku_taken`. Supermarket goods keep no unit: every branch
+    that stocks them sells them, and the order saga picks the branch.
+    """
+    if session.scalar(select(Product.id).where(Product.sku == data["sku"])) is not None:
+        raise _sku_taken(data["sku"])
+    product = Product(
+        sku=data["sku"],
+        name=data["name"],
+        price_cents=data["price"],
+        category=_named(session, Category, data["category"]),
+        manufacturer=_named(session, Manufacturer, data["manufacturer"]),
+        supplier=_named(session, Supplier, data["supplier"]),
+        division=data["division"],
+        unit=None if data["division"] == "supermarket" else data["unit"],
+        views=0,
+        units_sold=0,
+        created_at=now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(product)
+    except IntegrityError as exc:  # the same SKU created at the same moment by another caller
+        raise _sku_taken(data["sku"]) from exc
+    return product
+
+
+def _sku_taken(sku: str) -> ApiError:
+    return ApiError(409, "sku_taken", f"A product with SKU {sku} already exists.")
+
+
+def _named_like(model: type[Category | Manufacturer], name: str):
+    # Names are few and short: matching them case-insensitively costs nothing, products use the id index.
+    return select(model.id).where(func.lower(model.name) == name.lower())
+
+
+def search_products(session: Session, query: dict[str, Any]) -> tuple[Sequence[Product], int]:
+    """One page of products matching the query, and how many match in all.
+
+    `q` is a case-insensitive substring of the name or the SKU; `category` and `manufacturer` are
+    names; prices are integer cents. Orderings are stable: ties are broken by id.
+    """
+    filters = []
+    if query.get("q"):
+        needle = query["q"].lower()
+        filters.append(
+            or_(
+                func.lower(Product.name).contains(needle, autoescape=True),
+                func.lower(Product.sku).contains(needle, autoescape=True),
+            )
+        )
+    if query.get("category"):
+        filters.append(Product.category_id.in_(_named_like(Category, query["category"])))
+    if query.get("manufacturer"):
+        filters.append(Product.manufacturer_id.in_(_named_like(Manufacturer, query["manufacturer"])))
+    if query.get("min_price") is not None:
+        filters.append(Product.price_cents >= query["min_price"])
+    if query.get("max_price") is not None:
+        filters.append(Product.price_cents <= query["max_price"])
+
+    total = session.scalar(select(func.count()).select_from(Product).where(*filters)) or 0
+    page, per_page = query.get("page", 1), query.get("per_page", 20)
+    items = session.scalars(
+        select(Product)
+        .where(*filters)
+        .order_by(*_ORDERINGS[query.get("sort")])
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return items, total
+
+
+def get_product(session: Session, product_id: int, *, count_view: bool = False) -> Product | None:
+    """A product by id; `count_view` adds one view in a single UPDATE, so concurrent views all count."""
+    if count_view:
+        result = session.execute(
+            update(Product)
+            .where(Product.id == product_id)
+            .values(views=Product.views + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 0:
+            return None
+    return session.scalar(select(Product).where(Product.id == product_id).execution_options(populate_existing=True))
+
+
+def lookup_products(session: Session, skus: list[str]) -> tuple[list[Product], list[str]]:
+    """The products with these SKUs, in the order asked, and the SKUs the catalogue does not know."""
+    wanted = list(dict.fromkeys(skus))
+    found = {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(wanted))).all()}
+    return [found[s] for s in wanted if s in found], [s for s in wanted if s not in found]
+
+
+def list_categories(session: Session) -> list[dict[str, Any]]:
+    """Every category by name, with how many products it holds."""
+    rows = session.execute(
+        select(Category.name, func.count(Product.id))
+        .outerjoin(Product, Product.category_id == Category.id)
+        .group_by(Category.id, Category.name)
+        .order_by(Category.name)
+    ).all()
+    return [{"name": name, "products": count} for name, count in rows]
+
+
+def count_sales(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    """A completed order adds its quantities to `units_sold` (the inbox makes a redelivery count nothing)."""
+    quantities: dict[str, int] = {}
+    for line in event["lines"]:
+        quantities[line["sku"]] = quantities.get(line["sku"], 0) + line["quantity"]
+    for sku, quantity in quantities.items():
+        # One conditional UPDATE per SKU: concurrent orders add up, no read-then-write.
+        result = uow.session.execute(
+            update(Product)
+            .where(Product.sku == sku)
+            .values(units_sold=Product.units_sold + quantity)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 0:
+            log.warning("order %s sold %s, which the catalogue does not know", event["order"], sku)

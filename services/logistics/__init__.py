@@ -1,0 +1,1 @@
+"""Logistics: shipments, local delivery batches and hand-overs, partner waybills, tracking and insurance."""

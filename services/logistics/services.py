@@ -1,0 +1,434 @@
+"""Logistics' use cases: book deliveries, run the local batches and hand-overs, follow partners' tracking.
+
+No Flask, no Celery: the courier company and the settings come in as arguments.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.messaging import UnitOfWork, now
+from shared.money import format_cents, rate_of
+from shared.web import ApiError, not_found
+
+from .couriers import CourierAdapter
+from .models import BEFORE_HAND_OVER, Batch, Shipment, TrackingEvent
+
+log = logging.getLogger("mall.logistics")
+
+#: Kuaidi100's state codes, the common language of every partner's tracking report.
+STATE_NAMES = {
+    0: "in transit",
+    1: "picked up",
+    2: "problem",
+    3: "signed for",
+    4: "refused, returned",
+    5: "out for delivery",
+    6: "returning",
+}
+MOVING, SIGNED, FAILED = (0, 1, 5), 3, {2: "problem", 4: "returned", 6: "returning"}
+
+DELIVERY_STATUSES = {
+    "open": ("ready", "picked_up"),
+    "ready": ("ready",),
+    "picked_up": ("picked_up",),
+    "delivered": ("delivered",),
+    "all": ("ready", "picked_up", "delivered"),
+}
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; everything is stored in UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = _utc(value)
+    return value.isoformat() if value else None
+
+
+# --- booking --------------------------------------------------------------------------------------
+
+
+def _new_batch(session: Session, timezone: str) -> Batch:
+    # Numbered per day in the mall's time zone: B20261124-1, B20261124-2 ...; two workers that open
+    # one at the same moment collide on the unique number and the loser's message is retried.
+    prefix = f"B{datetime.now(ZoneInfo(timezone)):%Y%m%d}-"
+    taken = session.scalar(select(func.count()).select_from(Batch).where(Batch.number.like(prefix + "%"))) or 0
+    batch = Batch(number=f"{prefix}{taken + 1}", status="open", created_at=now())
+    session.add(batch)
+    session.flush()
+    return batch
+
+
+def _open_batch(session: Session, timezone: str) -> Batch:
+    """The batch local parcels join now, opened if there is none.
+
+    FOR SHARE: a batch being closed at this moment makes us wait, then no longer counts as open, so
+    a parcel never joins a batch after its cut-off has released the others.
+    """
+    batch = session.scalar(
+        select(Batch).where(Batch.status == "open").order_by(Batch.id).limit(1).with_for_update(read=True)
+    )
+    return batch if batch is not None else _new_batch(session, timezone)
+
+
+def _reply(uow: UnitOfWork, shipment: Shipment) -> None:
+    """Tell orders where the delivery stands (a command sent again gets the same answer)."""
+    if shipment.status == "cancelled":
+        uow.send("shipment.cancelled", {"order": shipment.order, "fulfilment_id": shipment.fulfilment_id})
+        return
+    uow.send(
+        "shipment.booked",
+        {
+            "order": shipment.order,
+            "fulfilment_id": shipment.fulfilment_id,
+            "delivery": shipment.delivery,
+            "waybill": shipment.waybill,
+            "carrier": shipment.carrier,
+        },
+    )
+
+
+def arrange_delivery(
+    uow: UnitOfWork,
+    command: dict[str, Any],
+    *,
+    courier: CourierAdapter,
+    insurance_rate: str,
+    timezone: str,
+) -> None:
+    """Book one fulfilment's delivery: local parcels join the open batch, others get a courier waybill.
+
+    Courier parcels are insured at `insurance_rate` of their declared value (3‰ to 5‰ in the courier
+    agreement). One shipment per fulfilment: the same command again only repeats the reply.
+    """
+    session = uow.session
+    existing = session.scalar(select(Shipment).where(Shipment.fulfilment_id == command["fulfilment_id"]))
+    if existing is not None:
+        _reply(uow, existing)
+        return
+    shipment = Shipment(
+        order=command["order"],
+        fulfilment_id=command["fulfilment_id"],
+        unit=command["unit"],
+        delivery=command["delivery"],
+        address=dict(command["address"]),
+        declared_value_cents=command["declared_value_cents"],
+        cod_amount_cents=command["cod_amount_cents"],
+        insurance_cents=0,
+        created_at=now(),
+    )
+    if command["delivery"] == "local":
+        shipment.batch = _open_batch(session, timezone)
+        shipment.status = "awaiting_batch"
+        session.add(shipment)
+    else:
+        shipment.status = "booked"
+        shipment.insurance_cents = rate_of(command["declared_value_cents"], insurance_rate)
+        session.add(shipment)
+        session.flush()
+        # The booking is outside our transaction: if the commit fails after it, the message is
+        # retried and books again; the orphan waybill is never picked up and expires at the courier.
+        booking = courier.book(shipment)
+        shipment.waybill, shipment.carrier = booking.waybill, booking.carrier
+    session.flush()
+    _reply(uow, shipment)
+
+
+def cancel_delivery(uow: UnitOfWork, command: dict[str, Any], *, courier: CourierAdapter) -> None:
+    """Withdraw a delivery before hand-over (the saga cancels only then); afterwards it is only logged."""
+    shipment = uow.session.scalar(
+        select(Shipment).where(Shipment.fulfilment_id == command["fulfilment_id"]).with_for_update()
+    )
+    if shipment is None:
+        # Nothing was booked: the answer the saga waits for is still "cancelled".
+        log.info("cancel for fulfilment %s of %s: nothing was booked", command["fulfilment_id"], command["order"])
+        uow.send("shipment.cancelled", {"order": command["order"], "fulfilment_id": command["fulfilment_id"]})
+        return
+    if shipment.status in BEFORE_HAND_OVER:
+        if shipment.waybill:
+            courier.cancel(shipment.waybill)
+        shipment.status = "cancelled"
+        shipment.cancelled_at = now()
+    if shipment.status != "cancelled":
+        log.warning(
+            "cancel for fulfilment %s of %s ignored: the parcel is already %s",
+            shipment.fulfilment_id,
+            shipment.order,
+            shipment.status,
+        )
+        return
+    _reply(uow, shipment)
+
+
+# --- local batches and hand-overs -----------------------------------------------------------------
+
+
+def close_batch(session: Session, closed_by: str, *, timezone: str) -> dict[str, Any]:
+    """Close the open batch at a cut-off: its waiting parcels become deliveries for the local couriers.
+
+    Closing with nothing waiting is not an error: it still names a (possibly empty) batch.
+    """
+    batch = session.scalar(select(Batch).where(Batch.status == "open").order_by(Batch.id).limit(1).with_for_update())
+    if batch is None:
+        batch = _new_batch(session, timezone)
+    released = session.execute(
+        update(Shipment)
+        .where(Shipment.batch_id == batch.id, Shipment.status == "awaiting_batch")
+        .values(status="ready")
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    batch.status = "closed"
+    batch.closed_at = now()
+    batch.closed_by = closed_by
+    session.flush()
+    log.info("batch %s closed by %s: %d deliveries", batch.number, closed_by, released)
+    return {"batch": batch.number, "deliveries": released}
+
+
+def list_deliveries(session: Session, status: str = "open") -> list[Shipment]:
+    """Local parcels of closed batches, for the couriers: by default those not yet delivered."""
+    return list(
+        session.scalars(
+            select(Shipment)
+            .join(Batch, Shipment.batch_id == Batch.id)
+            .where(
+                Shipment.delivery == "local",
+                Batch.status == "closed",
+                Shipment.status.in_(DELIVERY_STATUSES[status]),
+            )
+            .order_by(Shipment.id)
+        ).all()
+    )
+
+
+def order_of_delivery(session: Session, shipment_id: int) -> str:
+    """The order a local delivery belongs to (the correlation id of what it sends); 404 if none."""
+    order = session.scalar(select(Shipment.order).where(Shipment.id == shipment_id, Shipment.delivery == "local"))
+    if order is None:
+        raise not_found("Delivery")
+    return order
+
+
+def _delivery(uow: UnitOfWork, shipment_id: int) -> Shipment:
+    shipment = uow.session.scalar(
+        select(Shipment).where(Shipment.id == shipment_id, Shipment.delivery == "local").with_for_update()
+    )
+    if shipment is None:
+        raise not_found("Delivery")
+    return shipment
+
+
+def _wrong_state(shipment: Shipment, action: str) -> ApiError:
+    return ApiError(409, "wrong_state", f"Delivery {shipment.id} is {shipment.status}: it cannot be {action}.")
+
+
+def _progress(shipment: Shipment, at: datetime, detail: str) -> dict[str, Any]:
+    return {
+        "order": shipment.order,
+        "fulfilment_id": shipment.fulfilment_id,
+        "waybill": shipment.waybill,
+        "at": _iso(at),
+        "detail": detail,
+    }
+
+
+def pick_up(uow: UnitOfWork, shipment_id: int, *, signature: str, courier: str) -> Shipment:
+    """The local courier collects the parcel at the counter; both sign. Sends `shipment.shipped`.
+
+    Only a ready delivery (its batch closed) can be picked up; asking again changes nothing.
+    """
+    shipment = _delivery(uow, shipment_id)
+    if shipment.status in ("picked_up", "delivered"):
+        return shipment
+    if shipment.status != "ready":
+        raise _wrong_state(shipment, "picked up")
+    shipment.status = "picked_up"
+    shipment.picked_up_by = courier
+    shipment.signature = signature
+    shipment.shipped_at = now()
+    uow.send(
+        "shipment.shipped", _progress(shipment, shipment.shipped_at, f"picked up from {shipment.unit} by {courier}")
+    )
+    return shipment
+
+
+def hand_over(uow: UnitOfWork, shipment_id: int, *, signed_by: str, courier: str) -> Shipment:
+    """The local courier brings back the customer's signature. Sends `shipment.delivered`.
+
+    Only a picked-up delivery can be delivered; asking again changes nothing.
+    """
+    shipment = _delivery(uow, shipment_id)
+    if shipment.status == "delivered":
+        return shipment
+    if shipment.status != "picked_up":
+        raise _wrong_state(shipment, "delivered")
+    shipment.status = "delivered"
+    shipment.delivered_by = courier
+    shipment.signed_by = signed_by
+    shipment.delivered_at = now()
+    uow.send(
+        "shipment.delivered",
+        _progress(shipment, shipment.delivered_at, f"delivered by {courier}, signed for by {signed_by}"),
+    )
+    return shipment
+
+
+# --- partners' tracking ---------------------------------------------------------------------------
+
+
+def order_of_waybill(session: Session, waybill: str) -> str:
+    """The order a waybill belongs to, whichever partner reports it; 404 if the mall never booked it."""
+    order = session.scalar(select(Shipment.order).where(Shipment.waybill == waybill))
+    if order is None:
+        raise not_found("Waybill")
+    return order
+
+
+def _mark_shipped(uow: UnitOfWork, shipment: Shipment, at: datetime, detail: str) -> None:
+    if shipment.shipped_at is None:
+        shipment.shipped_at = at
+        uow.send("shipment.shipped", _progress(shipment, at, detail))
+
+
+def _apply(uow: UnitOfWork, shipment: Shipment, state: int, at: datetime, detail: str) -> None:
+    """Move the shipment on for one event that is not older than what is known."""
+    if state in MOVING:
+        if shipment.status == "delivered":
+            return  # a late scan after the signature says nothing new
+        shipment.status = "in_transit"
+        _mark_shipped(uow, shipment, at, detail)
+    elif state == SIGNED:
+        # Signed for means it was handed over too: orders hears "shipped" first if no scan said so.
+        _mark_shipped(uow, shipment, at, detail)
+        shipment.status = "delivered"
+        if shipment.delivered_at is None:
+            shipment.delivered_at = at
+            uow.send("shipment.delivered", _progress(shipment, at, detail))
+    else:
+        shipment.status = FAILED[state]
+        uow.send("shipment.failed", _progress(shipment, at, detail))
+
+
+def record_tracking(
+    uow: UnitOfWork,
+    waybill: str,
+    source: str,
+    events: list[dict[str, Any]],
+    *,
+    timezone: str,
+) -> dict[str, int]:
+    """Take a partner's tracking report: new events join the timeline, repeated ones add nothing.
+
+    Every new event is sent as `shipment.tracked`; only events not older than the last one known move
+    the status (partners resend and reorder). Returns `{"accepted": n, "duplicates": m}`.
+    """
+    session = uow.session
+    shipment = session.scalar(select(Shipment).where(Shipment.waybill == waybill).with_for_update())
+    if shipment is None:
+        raise not_found("Waybill")
+    local = ZoneInfo(timezone)
+    accepted = duplicates = 0
+    # Oldest first, so one report carrying a whole history moves the status step by step.
+    timed = [(_utc(e["at"] if e["at"].tzinfo else e["at"].replace(tzinfo=local)), e) for e in events]
+    for at, event in sorted(timed, key=lambda pair: pair[0]):
+        state = event["state"]
+        detail = event["detail"].strip()[:500] or STATE_NAMES[state]
+        key = (
+            TrackingEvent.waybill == waybill,
+            TrackingEvent.at == at,
+            TrackingEvent.state == state,
+            TrackingEvent.detail == detail,
+        )
+        if session.scalar(select(TrackingEvent.id).where(*key)) is not None:
+            duplicates += 1
+            continue
+        try:
+            with session.begin_nested():  # the same report arriving twice at once: one of them stores it
+                session.add(
+                    TrackingEvent(waybill=waybill, source=source, state=state, detail=detail, at=at, received_at=now())
+                )
+        except IntegrityError:
+            duplicates += 1
+            continue
+        accepted += 1
+        uow.send("shipment.tracked", _progress(shipment, at, detail))
+        if shipment.status == "cancelled":
+            continue
+        last = _utc(shipment.last_event_at)
+        if last is not None and at < last:
+            continue  # stale: it joins the timeline but changes no status
+        shipment.last_event_at = at
+        _apply(uow, shipment, state, at, detail)
+    return {"accepted": accepted, "duplicates": duplicates}
+
+
+# --- views ----------------------------------------------------------------------------------------
+
+
+def delivery_view(shipment: Shipment) -> dict[str, Any]:
+    return {
+        "id": shipment.id,
+        "order": shipment.order,
+        "unit": shipment.unit,
+        "status": shipment.status,
+        "fulfilment_id": shipment.fulfilment_id,
+        "address": shipment.address,
+        "batch": shipment.batch.number if shipment.batch else None,
+        "cod_amount": format_cents(shipment.cod_amount_cents),
+        "picked_up_by": shipment.picked_up_by,
+        "signed_by": shipment.signed_by,
+    }
+
+
+def shipments_of(session: Session, order: str) -> list[dict[str, Any]]:
+    """Every shipment of an order with its tracking timeline."""
+    shipments = session.scalars(select(Shipment).where(Shipment.order == order).order_by(Shipment.id)).all()
+    waybills = [s.waybill for s in shipments if s.waybill]
+    events: dict[str, list[TrackingEvent]] = {}
+    if waybills:
+        for event in session.scalars(
+            select(TrackingEvent)
+            .where(TrackingEvent.waybill.in_(waybills))
+            .order_by(TrackingEvent.at, TrackingEvent.id)
+        ):
+            events.setdefault(event.waybill, []).append(event)
+    return [
+        {
+            "id": s.id,
+            "order": s.order,
+            "fulfilment_id": s.fulfilment_id,
+            "unit": s.unit,
+            "delivery": s.delivery,
+            "status": s.status,
+            "address": s.address,
+            "batch": s.batch.number if s.batch else None,
+            "waybill": s.waybill,
+            "carrier": s.carrier,
+            "declared_value": format_cents(s.declared_value_cents),
+            "insurance": format_cents(s.insurance_cents),
+            "cod_amount": format_cents(s.cod_amount_cents),
+            "picked_up_by": s.picked_up_by,
+            "signature": s.signature,
+            "signed_by": s.signed_by,
+            "shipped_at": _iso(s.shipped_at),
+            "delivered_at": _iso(s.delivered_at),
+            "last_event_at": _iso(s.last_event_at),
+            "created_at": _iso(s.created_at),
+            "events": [
+                {"source": e.source, "state": e.state, "detail": e.detail, "at": _iso(e.at)}
+                for e in events.get(s.waybill or "", [])
+            ],
+        }
+        for s in shipments
+    ]

@@ -1,0 +1,30 @@
+"""Logistics' message consumers and periodic jobs: envelope in, use case, done."""
+
+from . import couriers, services
+from .config import runtime
+
+#: The courier company parcels out of town are booked with (tests put a fake here).
+courier = couriers.default_courier()
+
+
+@runtime.handles("logistics.arrange_delivery")
+def arrange_delivery(uow, payload):
+    services.arrange_delivery(
+        uow,
+        payload,
+        courier=courier,
+        insurance_rate=runtime.settings.insurance_rate,
+        timezone=runtime.settings.timezone,
+    )
+
+
+@runtime.handles("logistics.cancel_delivery")
+def cancel_delivery(uow, payload):
+    services.cancel_delivery(uow, payload, courier=courier)
+
+
+@runtime.periodic("logistics.close_batch")
+def close_batch():
+    """Beat calls this at each cut-off in `settings.batch_cutoffs` (two delivery batches a day)."""
+    with runtime.db.session() as session, session.begin():
+        return services.close_batch(session, "schedule", timezone=runtime.settings.timezone)

@@ -1,0 +1,51 @@
+import pytest
+
+
+@pytest.fixture
+def catalog(use_db):
+    from services.catalog import tasks  # noqa: F401  (registers the consumers)
+    from services.catalog.config import runtime
+
+    return use_db(runtime)
+
+
+@pytest.fixture
+def client(catalog):
+    from services.catalog.app import create_app
+
+    app = create_app({"TESTING": True})
+    client = app.test_client()
+    client.environ_base["HTTP_X_SERVICE_TOKEN"] = catalog.settings.service_token
+    return client
+
+
+@pytest.fixture
+def add_product(client):
+    """`add_product("TV-55-SKYWORTH", price="2999.00", ...)`: a product created through the API."""
+
+    def _add(
+        sku,
+        *,
+        name=None,
+        price="10.00",
+        category="TVs",
+        manufacturer="Skyworth",
+        supplier="Nanning Electric",
+        division="electronics",
+        unit="EL-WAREHOUSE",
+    ):
+        body = {
+            "sku": sku,
+            "name": name or sku.replace("-", " ").title(),
+            "price": price,
+            "category": category,
+            "manufacturer": manufacturer,
+            "supplier": supplier,
+            "division": division,
+            "unit": unit,
+        }
+        response = client.post("/internal/products", json=body)
+        assert response.status_code == 201, response.json
+        return response.json
+
+    return _add
