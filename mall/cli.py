@@ -202,6 +202,20 @@ def cmd_seed(args) -> int:
     return seed(args.url, args.admin)
 
 
+def cmd_catalogue(args) -> int:
+    from pathlib import Path
+
+    from .catalogue import render, replace_block
+
+    if args.write:
+        path = Path(__file__).resolve().parent.parent / "docs" / "messages.md"
+        path.write_text(replace_block(path.read_text()))
+        print(f"wrote {path}")
+    else:
+        print(render())
+    return 0
+
+
 def cmd_run(args) -> int:
     from .supervisor import run
 
@@ -250,6 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--service", choices=registry.ALL)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_dlq)
+
+    p = sub.add_parser("catalogue", help="print the message catalogue (docs/messages.md) from shared/contracts.py")
+    p.add_argument("--write", action="store_true")
+    p.set_defaults(func=cmd_catalogue)
 
     args = parser.parse_args(argv)
     return args.func(args) or 0

@@ -1,0 +1,175 @@
+"""Contract tests: every message type round-trips through its schema, is consumed, and is documented."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import pytest
+from marshmallow import ValidationError
+
+from mall.catalogue import render
+from shared.contracts import CATALOGUE, message_type, queue_for
+from shared.envelope import Envelope
+from shared.messaging import validate_message
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "messages.md"
+
+EXAMPLES = {
+    "orders.place_order": {
+        "number": "M20261124AAAAAA",
+        "member_id": 7,
+        "payment_method": "balance",
+        "address": {
+            "name": "Li Ming",
+            "phone": "138",
+            "city": "Nanning",
+            "line": "1 Minzu Ave",
+            "lat": 22.8,
+            "lon": 108.3,
+        },
+        "lines": [
+            {
+                "sku": "LIPSTICK-RED-01",
+                "name": "Red lipstick",
+                "quantity": 1,
+                "unit_price_cents": 12900,
+                "division": "department_store",
+                "unit": "DS-COSMETICS",
+            }
+        ],
+    },
+    "stores.check_stock": {
+        "order": "M1",
+        "fulfilment_id": 1,
+        "unit": "DS-COSMETICS",
+        "lines": [{"sku": "LIPSTICK-RED-01", "quantity": 1}],
+        "notify_purchasing": False,
+    },
+    "stores.release_stock": {"order": "M1", "fulfilment_id": 1, "unit": "DS-COSMETICS", "reason": "cancelled"},
+    "stores.pack_parcel": {
+        "order": "M1",
+        "fulfilment_id": 1,
+        "unit": "DS-COSMETICS",
+        "delivery": "local",
+        "lines": [{"sku": "LIPSTICK-RED-01", "name": "Red lipstick", "quantity": 1}],
+    },
+    "billing.take_payment": {
+        "order": "M1",
+        "member_id": 7,
+        "method": "balance",
+        "total_cents": 12900,
+        "units": [{"unit": "DS-COSMETICS", "amount_cents": 12900}],
+    },
+    "billing.refund_payment": {"order": "M1", "reason": "cancelled"},
+    "logistics.arrange_delivery": {
+        "order": "M1",
+        "fulfilment_id": 1,
+        "unit": "DS-COSMETICS",
+        "delivery": "courier",
+        "address": {"name": "Li", "phone": "138", "city": "Guilin", "line": "2 Road", "lat": 25.2, "lon": 110.2},
+        "declared_value_cents": 12900,
+        "cod_amount_cents": 0,
+    },
+    "logistics.cancel_delivery": {"order": "M1", "fulfilment_id": 1},
+    "stock.reserved": {"order": "M1", "fulfilment_id": 1, "unit": "DS-COSMETICS"},
+    "stock.short": {
+        "order": "M1",
+        "fulfilment_id": 1,
+        "unit": "DS-COSMETICS",
+        "short": [{"sku": "LIPSTICK-RED-01", "requested": 2, "available": 1}],
+        "purchase_notice": None,
+    },
+    "stock.released": {"order": "M1", "fulfilment_id": 1, "unit": "DS-COSMETICS"},
+    "stock.replenished": {"unit": "DS-COSMETICS", "sku": "LIPSTICK-RED-01", "available": 4},
+    "parcel.packed": {
+        "order": "M1",
+        "fulfilment_id": 1,
+        "unit": "DS-COSMETICS",
+        "slip_no": "XS-DS-COSMETICS-000001",
+        "packed_at": "2026-11-24T10:00:00+08:00",
+    },
+    "payment.captured": {"order": "M1", "method": "balance", "amount_cents": 12900},
+    "payment.pending": {"order": "M1", "method": "online"},
+    "payment.failed": {"order": "M1", "reason": "insufficient_balance"},
+    "payment.refunded": {"order": "M1", "amount_cents": 12900},
+    "shipment.booked": {
+        "order": "M1",
+        "fulfilment_id": 1,
+        "delivery": "courier",
+        "waybill": "SB123456789012",
+        "carrier": "sandbox",
+    },
+    "shipment.cancelled": {"order": "M1", "fulfilment_id": 1},
+    "order.completed": {
+        "order": "M1",
+        "member_id": 7,
+        "completed_at": "2026-11-24T10:00:00+08:00",
+        "lines": [
+            {
+                "sku": "LIPSTICK-RED-01",
+                "name": "Red lipstick",
+                "unit": "DS-COSMETICS",
+                "quantity": 1,
+                "amount_cents": 12900,
+            }
+        ],
+    },
+}
+PROGRESS = {"order": "M1", "fulfilment_id": 1, "waybill": None, "at": "2026-11-24T10:00:00+08:00", "detail": "x"}
+for _type in ("shipment.shipped", "shipment.delivered", "shipment.failed", "shipment.tracked"):
+    EXAMPLES[_type] = PROGRESS
+
+PACKAGES = {
+    "orders": "services.orders",
+    "stores": "services.stores",
+    "billing": "services.billing",
+    "catalog": "services.catalog",
+    "logistics": "services.logistics",
+}
+
+
+def test_every_message_type_has_an_example_here():
+    assert set(EXAMPLES) == set(CATALOGUE)
+
+
+@pytest.mark.parametrize("type_", sorted(CATALOGUE))
+def test_a_valid_message_round_trips_through_the_envelope_and_its_schema(type_):
+    body = Envelope(type=type_, payload=EXAMPLES[type_], sender=CATALOGUE[type_].producer, correlation_id="M1").dump()
+    envelope, payload = validate_message(type_, body)
+    assert envelope.type == type_ and envelope.version == 1
+    assert set(payload) == set(EXAMPLES[type_])
+
+
+@pytest.mark.parametrize("type_", sorted(CATALOGUE))
+def test_a_payload_with_an_unknown_field_is_refused(type_):
+    body = Envelope(type=type_, payload=EXAMPLES[type_] | {"surprise": 1}, sender="x", correlation_id="M1").dump()
+    with pytest.raises(ValidationError):
+        validate_message(type_, body)
+
+
+@pytest.mark.parametrize("type_", sorted(CATALOGUE))
+def test_every_consumer_named_in_the_catalogue_really_handles_the_message(type_):
+    for consumer in CATALOGUE[type_].consumers:
+        importlib.import_module(PACKAGES[consumer] + ".tasks")
+        runtime = importlib.import_module(PACKAGES[consumer] + ".config").runtime
+        assert type_ in runtime.handlers, f"{consumer} does not handle {type_}"
+        assert message_type(type_).task_name(consumer) in runtime.celery.tasks
+
+
+def test_stores_work_goes_to_the_units_own_queue():
+    assert queue_for("stores", {"unit": "SM-GUOMAO"}) == "stores.SM-GUOMAO"
+    assert queue_for("billing", {"unit": "SM-GUOMAO"}) == "billing"
+
+
+def test_an_envelope_without_an_id_is_refused():
+    body = Envelope(
+        type="stock.reserved", payload=EXAMPLES["stock.reserved"], sender="stores", correlation_id="M1"
+    ).dump()
+    del body["id"]
+    with pytest.raises(ValidationError):
+        validate_message("stock.reserved", body)
+
+
+def test_docs_messages_md_is_the_catalogue_in_shared_contracts():
+    assert render() in DOCS.read_text(), "run `mall catalogue --write`"

@@ -1,0 +1,240 @@
+"""The user journeys of issue #2, end to end through the gateway, on the real processes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+
+import pytest
+
+from tests.e2e.conftest import HOME_CITY
+
+pytestmark = pytest.mark.e2e
+
+KUAIDI100_SALT = "mall-dev-kuaidi100-salt"
+
+
+def kuaidi100_push(mall, waybill: str, state: int, events: list[tuple[str, str]], salt: str = KUAIDI100_SALT):
+    param = json.dumps(
+        {
+            "status": "polling",
+            "message": "",
+            "lastResult": {
+                "state": str(state),
+                "ischeck": "1" if state == 3 else "0",
+                "com": "shunfeng",
+                "nu": waybill,
+                "data": [{"context": c, "time": t, "ftime": t} for t, c in events],
+            },
+        },
+        ensure_ascii=False,
+    )
+    sign = hashlib.md5((param + salt).encode()).hexdigest().upper()
+    return mall.call("POST", "/webhooks/kuaidi100", form={"param": param, "sign": sign})
+
+
+def wallet(mall, token) -> str:
+    return mall.ok("GET", "/api/wallet", token=token)["balance"]
+
+
+def available(mall, product_id: int) -> int:
+    return mall.ok("GET", f"/api/products/{product_id}")["availability"]["available"]
+
+
+def test_a_local_order_goes_from_placed_to_completed(mall, sku_prefix):
+    unit = mall.unit(f"DS-{sku_prefix}", auto_pack=True)
+    product = mall.product(f"LIPSTICK-{sku_prefix}", "12.50", unit)
+    mall.stock_in(unit, product["sku"], 5)
+    token, _ = mall.customer("100.00")
+    status, placed = mall.place(token, [(product["sku"], 2)])
+    assert status == 202 and placed["status"] == "placed"
+    number = placed["number"]
+
+    order = mall.wait_for(number, token, "ready_to_ship")
+    assert order["total"] == "25.00" and order["payment"] == {"method": "balance", "status": "captured"} | {
+        k: v for k, v in order["payment"].items() if k not in ("method", "status")
+    }
+    [f] = order["fulfilments"]
+    assert f["unit"] == unit and f["delivery"] == "local" and f["slip_no"].startswith("XS-")
+    assert wallet(mall, token) == "75.00"
+    assert available(mall, product["id"]) == 3
+
+    service = mall.staff("customer_service")
+    courier = mall.staff("courier")
+    closed = mall.ok("POST", "/api/staff/batches/close", {}, service)
+    assert closed["deliveries"] >= 1
+    deliveries = mall.ok("GET", "/api/staff/deliveries", token=courier)
+    rows = deliveries["items"] if isinstance(deliveries, dict) else deliveries
+    [mine] = [d for d in rows if d["order"] == number]
+    mall.ok("POST", f"/api/staff/deliveries/{mine['id']}/picked-up", {"signature": "Wang"}, courier)
+    mall.wait_for(number, token, "shipping")
+    mall.ok("POST", f"/api/staff/deliveries/{mine['id']}/delivered", {"signed_by": "Li Ming"}, courier)
+    mall.wait_for(number, token, "delivered")
+    mall.ok("POST", f"/api/orders/{number}/receipt", {}, token)
+    order = mall.wait_for(number, token, "completed")
+    events = [e["event"] for e in order["timeline"]]
+    assert events[0].startswith("placed") and any("receipt" in e for e in events)
+
+
+def test_an_out_of_town_order_is_moved_by_kuaidi100_pushes(mall, sku_prefix):
+    unit = mall.unit(f"EL-{sku_prefix}", kind="warehouse", division="electronics")
+    tv = mall.product(f"TV-55-{sku_prefix}", "3299.00", unit, division="electronics", category="Big appliances")
+    mall.stock_in(unit, tv["sku"], 2)
+    token, _ = mall.customer("5000.00")
+    _, placed = mall.place(token, [(tv["sku"], 1)], city="Guilin", lat=25.27, lon=110.29)
+    number = placed["number"]
+    order = mall.wait_for(number, token, "ready_to_ship")
+    [f] = order["fulfilments"]
+    assert f["delivery"] == "courier"
+    for _ in range(50):
+        f = mall.order(number, token)["fulfilments"][0]
+        if f["waybill"]:
+            break
+        import time
+
+        time.sleep(0.2)
+    waybill = f["waybill"]
+    assert waybill
+
+    status, answer = kuaidi100_push(
+        mall, waybill, 0, [("2026-11-24 10:00:00", "Picked up in Nanning")], salt="wrong-salt"
+    )
+    assert status == 401
+    assert mall.order(number, token)["status"] == "ready_to_ship"
+
+    status, answer = kuaidi100_push(mall, waybill, 0, [("2026-11-24 10:00:00", "Picked up in Nanning")])
+    assert status == 200 and answer == {"result": True, "returnCode": "200", "message": "成功"}
+    mall.wait_for(number, token, "shipping")
+    before = len(mall.order(number, token)["timeline"])
+    kuaidi100_push(mall, waybill, 0, [("2026-11-24 10:00:00", "Picked up in Nanning")])
+    events = [("2026-11-25 09:00:00", "Signed for by Li Ming"), ("2026-11-24 10:00:00", "Picked up in Nanning")]
+    status, _ = kuaidi100_push(mall, waybill, 3, events)
+    assert status == 200
+    order = mall.wait_for(number, token, "delivered")
+    assert len(order["timeline"]) > before
+    assert sum("Picked up in Nanning" in e["event"] for e in order["timeline"]) == 1
+
+    status, _ = kuaidi100_push(mall, "SB000000000000", 0, [("2026-11-24 10:00:00", "?")])
+    assert status == 404
+
+
+def test_a_cancelled_paid_order_is_refunded_and_its_stock_released(mall, sku_prefix):
+    unit = mall.unit(f"DS-{sku_prefix}", auto_pack=False)
+    product = mall.product(f"CREAM-{sku_prefix}", "40.00", unit)
+    mall.stock_in(unit, product["sku"], 3)
+    token, _ = mall.customer("100.00")
+    _, placed = mall.place(token, [(product["sku"], 2)])
+    number = placed["number"]
+    mall.wait_for(number, token, "packing")
+    assert wallet(mall, token) == "20.00"
+    assert available(mall, product["id"]) == 1
+    status, _ = mall.call("POST", f"/api/orders/{number}/cancel", {}, token)
+    assert status == 202
+    order = mall.wait_for(number, token, "cancelled")
+    for _ in range(100):
+        order = mall.order(number, token)
+        if order["payment"]["status"] == "refunded" and available(mall, product["id"]) == 3:
+            break
+        import time
+
+        time.sleep(0.2)
+    assert order["payment"]["status"] == "refunded"
+    assert wallet(mall, token) == "100.00"
+    assert available(mall, product["id"]) == 3
+
+
+def test_a_balance_too_small_cancels_the_order_and_charges_nothing(mall, sku_prefix):
+    unit = mall.unit(f"DS-{sku_prefix}")
+    product = mall.product(f"SUIT-{sku_prefix}", "1280.00", unit)
+    mall.stock_in(unit, product["sku"], 2)
+    token, _ = mall.customer("100.00")
+    _, placed = mall.place(token, [(product["sku"], 1)])
+    order = mall.wait_for(placed["number"], token, "cancelled")
+    assert order["payment"]["status"] == "failed"
+    assert wallet(mall, token) == "100.00"
+    for _ in range(100):
+        if available(mall, product["id"]) == 2:
+            break
+        import time
+
+        time.sleep(0.2)
+    assert available(mall, product["id"]) == 2
+
+
+def test_placing_the_same_order_twice_with_one_key_creates_one_order(mall, sku_prefix):
+    unit = mall.unit(f"DS-{sku_prefix}")
+    product = mall.product(f"TONER-{sku_prefix}", "76.00", unit)
+    mall.stock_in(unit, product["sku"], 5)
+    token, _ = mall.customer("500.00")
+    first = mall.place(token, [(product["sku"], 1)], key=f"key-{sku_prefix}")
+    second = mall.place(token, [(product["sku"], 1)], key=f"key-{sku_prefix}")
+    assert first[0] == second[0] == 202
+    assert first[1]["number"] == second[1]["number"]
+    mall.wait_for(first[1]["number"], token, "ready_to_ship")
+    listed = mall.ok("GET", "/api/orders", token=token)
+    rows = listed["items"] if isinstance(listed, dict) else listed
+    assert [o["number"] for o in rows] == [first[1]["number"]]
+    assert wallet(mall, token) == "424.00"
+    status, answer = mall.place(token, [(product["sku"], 2)], key=f"key-{sku_prefix}")
+    assert status == 409 and answer["error"]["code"]
+
+
+def test_six_customers_racing_for_the_last_unit_one_wins_and_nobody_else_pays(mall, sku_prefix):
+    unit = mall.unit(f"DS-{sku_prefix}")
+    product = mall.product(f"LAST-BAG-{sku_prefix}", "300.00", unit)
+    mall.stock_in(unit, product["sku"], 1)
+    customers = [mall.customer("500.00") for _ in range(6)]
+    numbers: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def shop(token):
+        status, placed = mall.place(token, [(product["sku"], 1)])
+        assert status == 202
+        with lock:
+            numbers.append((token, placed["number"]))
+
+    threads = [threading.Thread(target=shop, args=(t,)) for t, _ in customers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    finals = [mall.wait_for(n, t, {"ready_to_ship", "awaiting_stock", "cancelled"}) for t, n in numbers]
+    winners = [o for o in finals if o["status"] == "ready_to_ship"]
+    assert len(winners) == 1
+    assert sorted(wallet(mall, t) for t, _ in customers) == ["200.00"] + ["500.00"] * 5
+    assert available(mall, product["id"]) == 0
+    assert all(o["payment"]["status"] != "captured" for o in finals if o["status"] != "ready_to_ship")
+
+
+def test_bad_orders_get_422_with_the_error_shape_and_change_nothing(mall, sku_prefix):
+    token, _ = mall.customer("10.00")
+    for body in (
+        {"items": []},
+        {"items": [{"sku": "NOPE", "quantity": 1}]},
+        {"items": [{"sku": "X", "quantity": 0}], "payment_method": "balance"},
+        "not json",
+    ):
+        raw = body.encode() if isinstance(body, str) else None
+        status, answer = mall.call(
+            "POST",
+            "/api/orders",
+            None if raw else body,
+            token,
+            raw=raw,
+            headers={"Content-Type": "application/json"} if raw else None,
+        )
+        assert 400 <= status < 500, (body, status, answer)
+        assert set(answer["error"]) >= {"code", "message"}
+    listed = mall.ok("GET", "/api/orders", token=token)
+    assert (listed["items"] if isinstance(listed, dict) else listed) == []
+
+
+def test_the_home_city_decides_local_delivery(mall, sku_prefix):
+    unit = mall.unit(f"DS-{sku_prefix}")
+    product = mall.product(f"SCARF-{sku_prefix}", "42.00", unit)
+    mall.stock_in(unit, product["sku"], 5)
+    token, _ = mall.customer("100.00")
+    _, placed = mall.place(token, [(product["sku"], 1)], city=HOME_CITY.upper())
+    order = mall.wait_for(placed["number"], token, {"ready_to_ship", "packing", "paid", "placed"})
+    assert order["fulfilments"] == [] or order["fulfilments"][0]["delivery"] == "local"
