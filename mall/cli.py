@@ -21,10 +21,18 @@ def _port_of(url: str) -> int:
 
 
 def ensure_database(url: str) -> None:
-    """Create a PostgreSQL database named in `url` if it is missing (SQLite files create themselves)."""
+    """Create a PostgreSQL database named in `url` if it is missing, or the folder of a SQLite file."""
+    import sqlalchemy as sa
+
+    if url.startswith("sqlite"):
+        database = sa.engine.make_url(url).database
+        if database and database != ":memory:":
+            from pathlib import Path
+
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        return
     if not url.startswith("postgresql"):
         return
-    import sqlalchemy as sa
 
     name = sa.engine.make_url(url).database
     admin = sa.engine.make_url(url).set(database="postgres")

@@ -18,7 +18,7 @@ def make_celery(name: str, settings: Settings) -> Celery:
     if settings.embedded:
         folder = broker_folder(settings)
         (folder / "messages").mkdir(parents=True, exist_ok=True)
-        broker_url = "mallfs://"
+        broker_url = "mallfs://localhost//"
         transport_options = {
             "data_folder_in": str(folder / "messages"),
             "data_folder_out": str(folder / "messages"),

@@ -188,16 +188,19 @@ class Relay:
         done: list[int] = []
         try:
             with self.db.session() as session:
-                rows = session.execute(
-                    select(outbox).where(outbox.c.id.in_(ids), outbox.c.published_at.is_(None))
-                ).all()
+                with session.begin():
+                    rows = session.execute(
+                        select(outbox).where(outbox.c.id.in_(ids), outbox.c.published_at.is_(None))
+                    ).all()
+                # Publish outside any transaction: no database lock is held while the broker answers.
                 for row in rows:
                     self._publish_row(row)
                     done.append(row.id)
                 with session.begin():
                     session.execute(update(outbox).where(outbox.c.id.in_(done)).values(published_at=now()))
-        except Exception:  # the sweep publishes what is left; the message is safe in the outbox
-            log.warning("outbox: publish failed, %d of %d left for the sweep", len(ids) - len(done), len(ids))
+        except Exception as exc:  # the sweep publishes what is left; the message is safe in the outbox
+            log.warning("outbox: fast publish stopped after %d of %d (%s); the sweep sends the rest",
+                        len(done), len(ids), exc)
         return len(done)
 
     def sweep(self, older_than: float = 2.0, limit: int = 500) -> int:
