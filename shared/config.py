@@ -35,7 +35,7 @@ class Settings:
     database_urls: dict[str, str] = field(default_factory=dict)
     service_urls: dict[str, str] = field(default_factory=dict)
     service_token: str = "mall-dev-service-token"
-    jwt_secret: str = "mall-dev-jwt-secret-change-me"
+    jwt_secret: str = "mall-dev-jwt-secret-change-me-in-production"
     token_ttl_seconds: int = 3600
     home_city: str = "Nanning"
     timezone: str = "Asia/Shanghai"

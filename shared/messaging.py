@@ -199,8 +199,9 @@ class Relay:
                 with session.begin():
                     session.execute(update(outbox).where(outbox.c.id.in_(done)).values(published_at=now()))
         except Exception as exc:  # the sweep publishes what is left; the message is safe in the outbox
-            log.warning("outbox: fast publish stopped after %d of %d (%s); the sweep sends the rest",
-                        len(done), len(ids), exc)
+            log.warning(
+                "outbox: fast publish stopped after %d of %d (%s); the sweep sends the rest", len(done), len(ids), exc
+            )
         return len(done)
 
     def sweep(self, older_than: float = 2.0, limit: int = 500) -> int:

@@ -65,7 +65,7 @@ class ServiceRuntime:
         for type_ in list(self.handlers):
             self._register_task(app, type_)
         for name, fn in self.periodic_jobs.items():
-            app.task(name=name, acks_late=True, ignore_result=True)(fn)
+            app.task(name=name, shared=False, acks_late=True, ignore_result=True)(fn)
         return app
 
     @cached_property
@@ -110,7 +110,7 @@ class ServiceRuntime:
         def register(fn: Callable[[], Any]) -> Callable[[], Any]:
             self.periodic_jobs[name] = fn
             if "celery" in self.__dict__:
-                self.celery.task(name=name, acks_late=True, ignore_result=True)(fn)
+                self.celery.task(name=name, shared=False, acks_late=True, ignore_result=True)(fn)
             return fn
 
         return register
@@ -119,7 +119,9 @@ class ServiceRuntime:
         name = message_type(type_).task_name(self.name)
         runtime = self
 
-        @app.task(name=name, bind=True, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES)
+        @app.task(
+            name=name, bind=True, shared=False, acks_late=True, reject_on_worker_lost=True, max_retries=MAX_RETRIES
+        )
         def consume_task(task, body):
             runtime.consume(type_, body, retries=task.request.retries, retry=task.retry)
 

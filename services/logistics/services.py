@@ -148,7 +148,7 @@ def arrange_delivery(
 def cancel_delivery(uow: UnitOfWork, command: dict[str, Any], *, courier: CourierAdapter) -> None:
     """Withdraw a delivery before hand-over (the saga cancels only then); afterwards it is only logged."""
     shipment = uow.session.scalar(
-        select(Shipment).where(Shipment.fulfilment_id == command["fulfilment_id"]).with_for_update()
+        select(Shipment).where(Shipment.fulfilment_id == command["fulfilment_id"]).with_for_update(of=Shipment)
     )
     if shipment is None:
         # Nothing was booked: the answer the saga waits for is still "cancelled".
@@ -222,7 +222,7 @@ def order_of_delivery(session: Session, shipment_id: int) -> str:
 
 def _delivery(uow: UnitOfWork, shipment_id: int) -> Shipment:
     shipment = uow.session.scalar(
-        select(Shipment).where(Shipment.id == shipment_id, Shipment.delivery == "local").with_for_update()
+        select(Shipment).where(Shipment.id == shipment_id, Shipment.delivery == "local").with_for_update(of=Shipment)
     )
     if shipment is None:
         raise not_found("Delivery")
@@ -334,7 +334,7 @@ def record_tracking(
     the status (partners resend and reorder). Returns `{"accepted": n, "duplicates": m}`.
     """
     session = uow.session
-    shipment = session.scalar(select(Shipment).where(Shipment.waybill == waybill).with_for_update())
+    shipment = session.scalar(select(Shipment).where(Shipment.waybill == waybill).with_for_update(of=Shipment))
     if shipment is None:
         raise not_found("Waybill")
     local = ZoneInfo(timezone)

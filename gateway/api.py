@@ -1,0 +1,455 @@
+"""The gateway's public HTTP API (API.md): load and check the request, call a use case or an inner service, answer."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, g, request
+from sqlalchemy import text
+
+from shared.money import format_cents
+from shared.web import ApiError, load_body, not_found
+
+from . import schemas, services
+from .config import runtime
+from .models import OrderRef
+from .services import ADMINS, STAFF_VIEWERS, Identity
+
+people = Blueprint("people", __name__, url_prefix="/api/auth")
+admin = Blueprint("admin", __name__, url_prefix="/api/admin")
+shop = Blueprint("shop", __name__, url_prefix="/api")
+staff = Blueprint("staff", __name__, url_prefix="/api/staff")
+
+ORDER_NUMBER = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+def inner():
+    """The inner services' client (tests put a fake in `app.extensions["inner"]`)."""
+    return current_app.extensions["inner"]
+
+
+def load_query(schema) -> dict[str, Any]:
+    return load_body(schema, request.args.to_dict())
+
+
+def idempotency_key() -> str | None:
+    key = (request.headers.get("Idempotency-Key") or "").strip()
+    if len(key) > 100 or not key.isprintable():
+        reason = ["At most 100 printable characters."]
+        raise ApiError(422, "validation_error", "Some fields are not valid.", {"Idempotency-Key": reason})
+    return key or None
+
+
+# --- who is calling ------------------------------------------------------------------------------
+
+
+def current_identity() -> Identity:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "Log in first and send 'Authorization: Bearer <token>'.")
+    with runtime.db.session() as session:
+        return services.identify(session, token.strip(), runtime.settings)
+
+
+def requires(*roles: str) -> Callable:
+    """Only a logged-in caller (of one of `roles`, when given) gets in; `g.me` is who they are."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def guarded(*args, **kwargs):
+            g.me = current_identity()
+            if roles and g.me.role not in roles:
+                raise ApiError(403, "forbidden", "Your role may not do this.")
+            return view(*args, **kwargs)
+
+        guarded.roles = roles  # type: ignore[attr-defined]  (read by the OpenAPI document)
+        return guarded
+
+    return decorate
+
+
+def audit(action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+    """One administrator log row for what the caller just did."""
+    with runtime.db.session() as session, session.begin():
+        services.audit(session, g.me, action, target, detail)
+
+
+# --- people --------------------------------------------------------------------------------------
+
+
+@people.post("/register")
+def register():
+    """Become a member: `{"username": "li_ming", "password": "Jasmine-Tea-88"}` -> 201 `{"id": 7, "username": ...}`."""
+    body = load_body(schemas.Registration())
+    with runtime.db.session() as session, session.begin():
+        user = services.register(session, body)
+    return {"id": user.id, "username": user.username}, 201
+
+
+@people.post("/login")
+def login():
+    """`{"username", "password"}` -> `{"access_token", "token_type": "Bearer", "role"}`; 401; 429 when throttled."""
+    body = load_body(schemas.Login())
+    limit = runtime.settings.login_attempts_per_minute
+    with runtime.db.session() as session, session.begin():
+        user = services.authenticate(session, body["username"], body["password"], request.remote_addr, limit)
+    if user is None:
+        raise ApiError(401, "invalid_credentials", "The username or password is not right.")
+    return {"access_token": services.issue_token(user, runtime.settings), "token_type": "Bearer", "role": user.role}
+
+
+@people.post("/password")
+@requires()
+def change_password():
+    """`{"old_password", "new_password"}` -> 204; every token issued before stops working."""
+    body = load_body(schemas.PasswordChange())
+    with runtime.db.session() as session, session.begin():
+        services.change_password(session, g.me.id, body["old_password"], body["new_password"])
+    return "", 204
+
+
+@people.get("/me")
+@requires()
+def me():
+    """Who the token belongs to: `{"id", "username", "role", "unit"}`."""
+    return {"id": g.me.id, "username": g.me.username, "role": g.me.role, "unit": g.me.unit}
+
+
+# --- administration ------------------------------------------------------------------------------
+
+
+@admin.post("/staff")
+@requires(*ADMINS)
+def create_staff():
+    """`{"username", "password", "role", "unit"?}` -> 201; only the super administrator adds administrators."""
+    body = load_body(schemas.StaffAccount())
+    with runtime.db.session() as session, session.begin():
+        user = services.create_staff(session, g.me, body)
+    return {"id": user.id, "username": user.username, "role": user.role, "unit": user.unit}, 201
+
+
+@admin.get("/log")
+@requires("superadmin")
+def admin_log():
+    """Every administrator action, newest first: `?actor=&action=&limit=`."""
+    query = load_query(schemas.AdminLogQuery())
+    with runtime.db.session() as session:
+        return {"items": services.admin_log(session, query.get("actor"), query.get("action"), query["limit"])}
+
+
+@admin.post("/units")
+@requires(*ADMINS)
+def create_unit():
+    """A counter, branch or warehouse: `{"code": "DS-TEA", "name", "kind", "division", "city", "lat", "lon"}`."""
+    body = load_body(schemas.UnitIn())
+    unit = inner().create_unit(body)
+    audit("unit.create", f"unit:{body['code']}", body)
+    return unit, 201
+
+
+@admin.post("/products")
+@requires(*ADMINS)
+def create_product():
+    """`{"sku": "TEA-LONGJING-250G", "name", "price": "12.50", ...}` -> 201 the product."""
+    body = load_body(schemas.ProductIn())
+    body["price"] = format_cents(body["price"])
+    if body.get("unit") is None:
+        body.pop("unit", None)
+    product = inner().create_product(body)
+    audit("product.create", f"product:{body['sku']}", body)
+    return product, 201
+
+
+@admin.post("/stock")
+@requires(*ADMINS)
+def stock_in():
+    """A stock-in (入库): `{"unit": "DS-TEA", "sku": "TEA-LONGJING-250G", "quantity": 20}` -> 201."""
+    body = load_body(schemas.StockIn())
+    stock = inner().stock_in(body)
+    audit("stock.in", f"unit:{body['unit']}", body)
+    return stock, 201
+
+
+@admin.post("/members/<id:member_id>/balance")
+@requires(*ADMINS)
+def adjust_balance(member_id: int):
+    """`{"delta": "100.00", "reason": "refund by hand"}` -> `{"member_id", "balance"}`; honours Idempotency-Key."""
+    body = load_body(schemas.BalanceAdjustment())
+    key = idempotency_key()
+    with runtime.db.session() as session:
+        if not services.member_exists(session, member_id):
+            raise not_found("Member")
+    wallet = inner().adjust_wallet(member_id, format_cents(body["delta"]), body["reason"], key)
+    audit(
+        "member.balance_adjust",
+        f"member:{member_id}",
+        {"delta": format_cents(body["delta"]), "reason": body["reason"], "balance": wallet.get("balance"), "key": key},
+    )
+    return {"member_id": member_id, "balance": wallet["balance"]}
+
+
+# --- shopping ------------------------------------------------------------------------------------
+
+
+@shop.get("/units")
+def list_units():
+    """Every counter, branch and warehouse: `{"items": [unit]}`."""
+    return inner().list_units()
+
+
+@shop.get("/products")
+def search_products():
+    """Search the catalogue: `?q=&category=&manufacturer=&min_price=&max_price=&sort=&page=&per_page=`."""
+    query = load_query(schemas.ProductSearch())
+    for bound in ("min_price", "max_price"):
+        if bound in query:
+            query[bound] = format_cents(query[bound])
+    found = inner().search_products(query)
+    stock = inner().availability(sorted({p["sku"] for p in found["items"]}))
+    in_stock = {row["sku"] for row in stock if row.get("available", 0) > 0}
+    fields = ("id", "sku", "name", "price", "category", "manufacturer")
+    return {
+        "items": [{k: p.get(k) for k in fields} | {"in_stock": p["sku"] in in_stock} for p in found["items"]],
+        "total": found.get("total", len(found["items"])),
+        "page": found.get("page", query["page"]),
+        "per_page": found.get("per_page", query["per_page"]),
+    }
+
+
+@shop.get("/products/<id:product_id>")
+def get_product(product_id: int):
+    """One product with its availability per unit (and one more view for "hot")."""
+    product = inner().get_product(product_id, count_view=True)
+    if product is None:
+        raise not_found("Product")
+    rows = [row for row in inner().availability([product["sku"]]) if row.get("sku") == product["sku"]]
+    available = sum(max(0, row.get("available", 0)) for row in rows)
+    units = [{"unit": row["unit"], "available": row.get("available", 0)} for row in rows]
+    availability = {"in_stock": available > 0, "available": available, "units": units}
+    return product | {"in_stock": available > 0, "availability": availability}
+
+
+@shop.get("/wallet")
+@requires("customer")
+def wallet():
+    """The caller's account balance: `{"balance": "100.00"}`."""
+    return {"balance": inner().wallet(g.me.id)["balance"]}
+
+
+def _find_order(number: str) -> tuple[dict[str, Any], bool]:
+    """The order as the caller may see it, and whether the orders service knows it yet; 404 otherwise."""
+    if not ORDER_NUMBER.match(number):
+        raise not_found("Order")
+    mine_only = g.me.role == "customer"
+    order = inner().get_order(number)
+    if order is not None:
+        if mine_only and order.get("member_id") != g.me.id:
+            raise not_found("Order")
+        return services.public_order(order), True
+    with runtime.db.session() as session:
+        ref = session.get(OrderRef, number)
+        if ref is None or (mine_only and ref.member_id != g.me.id):
+            raise not_found("Order")
+        return services.placed_view(ref), False
+
+
+@shop.post("/orders")
+@requires("customer")
+def place_order():
+    """Place an order (send `Idempotency-Key` to make retries safe) -> 202 `{"number", "status": "placed"}`."""
+    key = idempotency_key()
+    body = load_body(schemas.OrderIn())
+    if key:
+        with runtime.db.session() as session:
+            ref = services.find_order_ref(session, g.me.id, key)
+            if ref is not None:
+                return {"number": services.replay(ref, services.request_hash(body)), "status": "placed"}, 202
+    skus = list(dict.fromkeys(item["sku"] for item in body["items"]))
+    found = inner().lookup_products(skus)
+    products = {p["sku"]: p for p in found.get("items", [])}
+    unknown = services.unknown_skus(body["items"], products)
+    if unknown:
+        raise ApiError(422, "unknown_product", "Some products do not exist.", unknown)
+    lines = services.order_lines(body["items"], products)
+    number, _ = services.place_order(runtime, g.me.id, key, body, lines)
+    return {"number": number, "status": "placed"}, 202
+
+
+@shop.get("/orders")
+@requires("customer", *STAFF_VIEWERS)
+def list_orders():
+    """The caller's orders, newest first (customer service and administrators: `?member_id=`)."""
+    query = load_query(schemas.OrderListQuery())
+    if g.me.role == "customer":
+        member_id = g.me.id
+    elif "member_id" in query:
+        member_id = query["member_id"]
+    else:
+        raise ApiError(422, "validation_error", "Some fields are not valid.", {"member_id": ["Required."]})
+    orders = [services.public_order(o) for o in inner().list_orders(member_id)]
+    known = {o["number"] for o in orders}
+    with runtime.db.session() as session:
+        placed = [services.placed_view(r) for r in services.order_refs_of(session, member_id) if r.number not in known]
+    return {"items": sorted(orders + placed, key=lambda o: o["number"], reverse=True)}
+
+
+@shop.get("/orders/<number>")
+@requires("customer", *STAFF_VIEWERS)
+def get_order(number: str):
+    """`{number, status, total, items, payment, fulfilments, timeline}`; another member's order is 404."""
+    return _find_order(number)[0]
+
+
+@shop.post("/orders/<number>/cancel")
+@requires("customer", *STAFF_VIEWERS)
+def cancel_order(number: str):
+    """Cancel (`{"reason"?}`) -> 202; a paid order is refunded; 409 once it is out of the door."""
+    body = load_body(schemas.Cancellation())
+    _, known = _find_order(number)
+    if not known:
+        raise ApiError(409, "order_not_ready", "The order is still being taken in; try again in a moment.")
+    reason = body["reason"] if g.me.role == "customer" else f"{body['reason']} (by {g.me.username})"[:150]
+    order = inner().cancel_order(number, reason)
+    if g.me.role != "customer":
+        audit("order.cancel", f"order:{number}", {"reason": body["reason"]})
+    return services.public_order(order), 202
+
+
+@shop.post("/orders/<number>/receipt")
+@requires("customer")
+def confirm_receipt(number: str):
+    """The customer confirms the goods arrived -> 200 the order (completed)."""
+    load_body(schemas.Empty())
+    _, known = _find_order(number)
+    if not known:
+        raise ApiError(409, "not_delivered", "The order has not been delivered.")
+    return services.public_order(inner().confirm_receipt(number))
+
+
+@shop.post("/orders/<number>/pay")
+@requires("customer")
+def pay_order(number: str):
+    """For an `online` order awaiting payment: `{"out_trade_no", "pay_url"}` to pay at the provider."""
+    order, known = _find_order(number)
+    payment = order.get("payment") or {}
+    if payment.get("method") != "online":
+        raise ApiError(409, "not_payable", "Only orders paid online are paid here.")
+    if not known or order.get("status") != "awaiting_payment":
+        raise ApiError(409, "not_payable", "The order is not awaiting payment.")
+    charge = inner().payment(number)
+    if charge is None or charge.get("status") != "pending" or not charge.get("out_trade_no"):
+        raise ApiError(409, "not_payable", "The order is not awaiting payment.")
+    gateway = current_app.config["ALIPAY_GATEWAY_URL"]
+    query = urlencode(
+        {
+            "method": "alipay.trade.page.pay",
+            "out_trade_no": charge["out_trade_no"],
+            "total_amount": format_cents(charge["amount_cents"]),
+            "subject": f"Mall order {number}",
+        }
+    )
+    return {"out_trade_no": charge["out_trade_no"], "pay_url": f"{gateway}?{query}"}
+
+
+# --- staff ---------------------------------------------------------------------------------------
+
+
+@staff.get("/tasks")
+@requires("staff", *ADMINS)
+def list_tasks():
+    """The packing tasks of the caller's unit (`?status=open|done|cancelled|all`; administrators add `unit`)."""
+    query = load_query(schemas.TaskQuery())
+    if g.me.role == "staff":
+        unit = g.me.unit
+    elif query.get("unit"):
+        unit = query["unit"]
+    else:
+        raise ApiError(422, "validation_error", "Some fields are not valid.", {"unit": ["Required."]})
+    return inner().tasks(unit, query["status"])
+
+
+@staff.post("/tasks/<id:task_id>/done")
+@requires("staff")
+def task_done(task_id: int):
+    """The parcel is packed: `{"slip_no"?}` -> the task."""
+    body = load_body(schemas.TaskDone())
+    return inner().task_done(task_id, g.me.unit, body["slip_no"])
+
+
+@staff.post("/batches/close")
+@requires(*STAFF_VIEWERS)
+def close_batch():
+    """Close the current local delivery batch now (`{}`) -> `{"batch", "deliveries"}`."""
+    load_body(schemas.Empty())
+    closed = inner().close_batch(g.me.username)
+    audit("batch.close", f"batch:{closed.get('batch')}", closed)
+    return closed
+
+
+@staff.get("/deliveries")
+@requires("courier", *ADMINS)
+def list_deliveries():
+    """The not-yet-delivered deliveries of closed batches: `{"items": [{id, order, unit, status, ...}]}`."""
+    query = load_query(schemas.DeliveryQuery())
+    return inner().deliveries(query.get("status"))
+
+
+@staff.post("/deliveries/<id:delivery_id>/picked-up")
+@requires("courier")
+def picked_up(delivery_id: int):
+    """The courier collected the parcel: `{"signature": "..."}` -> the delivery."""
+    body = load_body(schemas.PickUp())
+    return inner().picked_up(delivery_id, body["signature"], g.me.username)
+
+
+@staff.post("/deliveries/<id:delivery_id>/delivered")
+@requires("courier")
+def delivered(delivery_id: int):
+    """The customer signed for it: `{"signed_by": "Li Ming"}` -> the delivery."""
+    body = load_body(schemas.Handover())
+    return inner().delivered(delivery_id, body["signed_by"], g.me.username)
+
+
+@staff.post("/orders/<number>/check")
+@requires(*STAFF_VIEWERS)
+def check_order(number: str):
+    """Customer service confirms a cash-on-delivery order (核单) -> the order."""
+    load_body(schemas.Empty())
+    if not ORDER_NUMBER.match(number):
+        raise not_found("Order")
+    order = inner().check_order(number)
+    audit("order.check", f"order:{number}")
+    return services.public_order(order)
+
+
+# --- health --------------------------------------------------------------------------------------
+
+
+@shop.get("/health")
+def health():
+    """200 `{"status": "ok", "services": {...}}` once every service and its workers are up; 503 before."""
+    report: dict[str, Any] = {}
+    try:
+        with runtime.db.session() as session:
+            session.execute(text("SELECT 1"))
+        report["gateway"] = {"status": "ok"}
+    except Exception as exc:  # the database is down or missing: say so, do not fail
+        report["gateway"] = {"status": "down", "reason": type(exc).__name__}
+    for name, (up, said) in inner().health().items():
+        report[name] = said if up and isinstance(said, dict) else {"status": "ok" if up else "down", "detail": said}
+        report[name].setdefault("status", "ok" if up else "down")
+    down = sorted(name for name, said in report.items() if said.get("status") != "ok")
+    if not down:
+        return {"status": "ok", "services": report}
+    message = f"Not up yet: {', '.join(down)}."
+    return {
+        "status": "unavailable",
+        "services": report,
+        "down": down,
+        "error": {"code": "service_unavailable", "message": message},
+    }, 503

@@ -1,0 +1,156 @@
+"""The inner services as the gateway sees them: one object, one method per internal call (docs/internal-api.md).
+
+Tests replace it with an in-memory fake of the same methods (see tests/gateway/gateway_fakes.py). A 4xx from a
+service arrives as shared.web.ApiError (its own code and message pass through); a service that does
+not answer, or fails, raises shared.http.ServiceUnavailable (the gateway answers 503).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from shared.config import Settings
+from shared.http import ServiceClient, ServiceUnavailable
+from shared.web import ApiError
+
+INNER = ("catalog", "orders", "stores", "logistics", "billing")
+
+
+class _Client(ServiceClient):
+    def request(self, method: str, path: str, *, json: Any = None, params: Any = None) -> tuple[int, Any]:
+        status, body = super().request(method, path, json=json, params=params)
+        if status in (401, 403):
+            # The service refused our service token: a deployment fault, not the caller's.
+            raise ServiceUnavailable(f"{self.service} refused the gateway's service token ({status})")
+        return status, body
+
+    def get_or_none(self, path: str, **kwargs) -> Any:
+        """GET that answers None for 404 (things that do not exist yet), raising for other errors."""
+        status, body = self.request("GET", path, **kwargs)
+        if status == 404:
+            return None
+        if status >= 400:
+            error = (body or {}).get("error", {}) if isinstance(body, dict) else {}
+            raise ApiError(
+                status, error.get("code", "error"), error.get("message", "Request failed."), error.get("fields")
+            )
+        return body
+
+
+class InnerServices:
+    """Calls to catalog, orders, stores, logistics and billing, with the service token."""
+
+    def __init__(self, settings: Settings, timeout: float = 10.0):
+        self.settings = settings
+        self.catalog = _Client("catalog", settings, timeout)
+        self.orders = _Client("orders", settings, timeout)
+        self.stores = _Client("stores", settings, timeout)
+        self.logistics = _Client("logistics", settings, timeout)
+        self.billing = _Client("billing", settings, timeout)
+
+    # --- catalog ---------------------------------------------------------------------------------
+
+    def create_product(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.catalog.post("/internal/products", json=body)
+
+    def search_products(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.catalog.get("/internal/products", params=params)
+
+    def get_product(self, product_id: int, *, count_view: bool = False) -> dict[str, Any] | None:
+        return self.catalog.get_or_none(f"/internal/products/{product_id}", params={"view": 1} if count_view else None)
+
+    def lookup_products(self, skus: list[str]) -> dict[str, Any]:
+        """`{items: [product], missing: [sku]}`."""
+        return self.catalog.post("/internal/products/lookup", json={"skus": skus})
+
+    # --- stores ----------------------------------------------------------------------------------
+
+    def create_unit(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.stores.post("/internal/units", json=body)
+
+    def list_units(self) -> dict[str, Any]:
+        return self.stores.get("/internal/units")
+
+    def stock_in(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.stores.post("/internal/stock", json=body)
+
+    def availability(self, skus: list[str]) -> list[dict[str, Any]]:
+        if not skus:
+            return []
+        return self.stores.get("/internal/availability", params=[("sku", s) for s in skus])["items"]
+
+    def tasks(self, unit: str, status: str) -> dict[str, Any]:
+        return self.stores.get("/internal/tasks", params={"unit": unit, "status": status})
+
+    def task_done(self, task_id: int, unit: str, slip_no: str | None) -> dict[str, Any]:
+        body = {"unit": unit} | ({"slip_no": slip_no} if slip_no else {})
+        return self.stores.post(f"/internal/tasks/{task_id}/done", json=body)
+
+    # --- orders ----------------------------------------------------------------------------------
+
+    def get_order(self, number: str) -> dict[str, Any] | None:
+        return self.orders.get_or_none(f"/internal/orders/{number}")
+
+    def list_orders(self, member_id: int) -> list[dict[str, Any]]:
+        return self.orders.get("/internal/orders", params={"member_id": member_id})["items"]
+
+    def cancel_order(self, number: str, reason: str) -> dict[str, Any]:
+        return self.orders.post(f"/internal/orders/{number}/cancel", json={"reason": reason})
+
+    def confirm_receipt(self, number: str) -> dict[str, Any]:
+        return self.orders.post(f"/internal/orders/{number}/receipt", json={})
+
+    def check_order(self, number: str) -> dict[str, Any]:
+        return self.orders.post(f"/internal/orders/{number}/check", json={})
+
+    # --- billing ---------------------------------------------------------------------------------
+
+    def wallet(self, member_id: int) -> dict[str, Any]:
+        return self.billing.get(f"/internal/wallets/{member_id}")
+
+    def adjust_wallet(self, member_id: int, delta: str, reason: str, key: str | None) -> dict[str, Any]:
+        body = {"delta": delta, "reason": reason} | ({"idempotency_key": key} if key else {})
+        return self.billing.post(f"/internal/wallets/{member_id}/adjust", json=body)
+
+    def payment(self, number: str) -> dict[str, Any] | None:
+        return self.billing.get_or_none(f"/internal/payments/{number}")
+
+    # --- logistics -------------------------------------------------------------------------------
+
+    def close_batch(self, closed_by: str) -> dict[str, Any]:
+        return self.logistics.post("/internal/batches/close", json={"closed_by": closed_by})
+
+    def deliveries(self, status: str | None = None) -> dict[str, Any]:
+        return self.logistics.get("/internal/deliveries", params={"status": status} if status else None)
+
+    def picked_up(self, delivery_id: int, signature: str, courier: str) -> dict[str, Any]:
+        return self.logistics.post(
+            f"/internal/deliveries/{delivery_id}/picked-up", json={"signature": signature, "courier": courier}
+        )
+
+    def delivered(self, delivery_id: int, signed_by: str, courier: str) -> dict[str, Any]:
+        return self.logistics.post(
+            f"/internal/deliveries/{delivery_id}/delivered", json={"signed_by": signed_by, "courier": courier}
+        )
+
+    def track(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Partner tracking events for one waybill; 404 (ApiError) when logistics does not know it."""
+        return self.logistics.post("/internal/tracking", json=body)
+
+    # --- health ----------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, tuple[bool, Any]]:
+        """Each inner service's own /health, asked at once: {name: (up, what it said)}."""
+        quick = {name: _Client(name, self.settings, timeout=3.0) for name in INNER}
+
+        def ask(name: str) -> tuple[bool, Any]:
+            try:
+                status, body = quick[name].request("GET", "/health")
+            except (ServiceUnavailable, ApiError) as exc:
+                return False, str(exc)
+            return status == 200, body
+
+        with ThreadPoolExecutor(max_workers=len(INNER)) as pool:
+            answers = dict(zip(INNER, pool.map(ask, INNER), strict=True))
+        return answers

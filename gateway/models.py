@@ -1,0 +1,74 @@
+"""The gateway's tables: people and their roles, login failures, the administrator log, placed-order references."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from shared.db import declarative_base
+from shared.messaging import messaging_tables
+
+Base = declarative_base()
+messaging = messaging_tables(Base.metadata)
+
+ROLES = ("customer", "staff", "courier", "customer_service", "finance", "admin", "superadmin")
+
+
+class User(Base):
+    """A member (customer) or a staff account; `username_key` makes names unique whatever their case."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    username_key: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    role: Mapped[str] = mapped_column(String(32), index=True)
+    #: The unit a `staff` account works at (its packing tasks); empty for every other role.
+    unit: Mapped[str | None] = mapped_column(String(32))
+    #: Part of every token; a password change bumps it, so tokens issued before stop working.
+    token_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LoginFailure(Base):
+    """One failed login, by username and by client address; counted per minute to slow down guessing."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AdminLogEntry(Base):
+    """One administrator action: who did what, to what, when."""
+
+    __tablename__ = "admin_log"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class OrderRef(Base):
+    """An order the gateway accepted and sent to orders: the idempotency record and the view until orders knows it."""
+
+    __tablename__ = "order_refs"
+    __table_args__ = (UniqueConstraint("member_id", "idempotency_key", name="uq_order_refs_member_id_key"),)
+
+    number: Mapped[str] = mapped_column(String(32), primary_key=True)
+    member_id: Mapped[int] = mapped_column(Integer, index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    #: JSON: {"lines": [...], "address": {...}, "payment_method": "..."} as sent to orders.
+    snapshot: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -1,0 +1,163 @@
+"""The OpenAPI document of the gateway (`GET /api/openapi.json`), built from the app's own routes.
+
+Every rule in the URL map becomes a path, so nothing can be left out; the table below adds each
+operation's request and response schemas (the same marshmallow schemas the views validate with).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, Flask, current_app
+
+from shared.money import Money
+
+from . import schemas as s
+
+docs = Blueprint("docs", __name__, url_prefix="/api")
+
+#: endpoint -> what it takes and answers: body/query schema, success status and schema.
+OPERATIONS: dict[str, dict[str, Any]] = {
+    "people.register": {"body": s.Registration, "ok": (201, s.UserOut)},
+    "people.login": {"body": s.Login, "ok": (200, s.TokenOut), "errors": (401, 422, 429)},
+    "people.change_password": {"body": s.PasswordChange, "ok": (204, None)},
+    "people.me": {"ok": (200, s.UserOut)},
+    "admin.create_staff": {"body": s.StaffAccount, "ok": (201, s.UserOut), "errors": (409, 422)},
+    "admin.admin_log": {"query": s.AdminLogQuery, "ok": (200, s.AdminLogOut)},
+    "admin.create_unit": {"body": s.UnitIn, "ok": (201, None), "errors": (409, 422)},
+    "admin.create_product": {"body": s.ProductIn, "ok": (201, None), "errors": (409, 422)},
+    "admin.stock_in": {"body": s.StockIn, "ok": (201, None), "errors": (404, 422)},
+    "admin.adjust_balance": {"body": s.BalanceAdjustment, "ok": (200, s.MemberBalanceOut), "errors": (404, 409, 422)},
+    "shop.list_units": {"ok": (200, None)},
+    "shop.search_products": {"query": s.ProductSearch, "ok": (200, s.ProductPage), "errors": (422,)},
+    "shop.get_product": {"ok": (200, s.ProductDetail), "errors": (404,)},
+    "shop.wallet": {"ok": (200, s.WalletOut)},
+    "shop.place_order": {"body": s.OrderIn, "ok": (202, s.OrderPlaced), "errors": (409, 422), "key": True},
+    "shop.list_orders": {"query": s.OrderListQuery, "ok": (200, s.OrderList)},
+    "shop.get_order": {"ok": (200, s.OrderOut), "errors": (404,)},
+    "shop.cancel_order": {"body": s.Cancellation, "ok": (202, s.OrderOut), "errors": (404, 409)},
+    "shop.confirm_receipt": {"ok": (200, s.OrderOut), "errors": (404, 409)},
+    "shop.pay_order": {"ok": (200, s.PaymentLink), "errors": (404, 409)},
+    "shop.health": {"ok": (200, s.HealthOut), "errors": (503,)},
+    "staff.list_tasks": {"query": s.TaskQuery, "ok": (200, s.TaskList)},
+    "staff.task_done": {"body": s.TaskDone, "ok": (200, s.TaskOut), "errors": (404, 409)},
+    "staff.close_batch": {"body": s.Empty, "ok": (200, s.BatchClosed)},
+    "staff.list_deliveries": {"query": s.DeliveryQuery, "ok": (200, s.DeliveryList)},
+    "staff.picked_up": {"body": s.PickUp, "ok": (200, s.DeliveryOut), "errors": (404, 409)},
+    "staff.delivered": {"body": s.Handover, "ok": (200, s.DeliveryOut), "errors": (404, 409)},
+    "staff.check_order": {"ok": (200, s.OrderOut), "errors": (404, 409)},
+    "webhooks.kuaidi100": {"form": ("param", "sign"), "ok": (200, s.PartnerAck), "errors": (400, 401, 404)},
+    "webhooks.aftership": {"raw": True, "ok": (200, None), "errors": (400, 401, 404)},
+    "docs.openapi": {"ok": (200, None)},
+}
+
+_CONVERTER = re.compile(r"<(?:(?P<kind>[a-z]+):)?(?P<name>\w+)>")
+_REASONS = {
+    400: "Malformed request",
+    401: "Not logged in, or a bad signature",
+    403: "Not allowed for this role",
+    404: "Not found",
+    409: "Conflict",
+    422: "Invalid input (see error.fields)",
+    429: "Too many attempts (see Retry-After)",
+    503: "An inner service is not available",
+}
+
+
+def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
+    params = []
+    for match in _CONVERTER.finditer(rule):
+        kind = "integer" if match["kind"] in ("int", "id") else "string"
+        params.append({"in": "path", "name": match["name"], "required": True, "schema": {"type": kind}})
+    return _CONVERTER.sub(lambda m: "{" + m["name"] + "}", rule), params
+
+
+def _operation(app: Flask, endpoint: str, method: str, path_params: list) -> dict[str, Any]:
+    view = app.view_functions[endpoint]
+    doc = (view.__doc__ or endpoint).strip()
+    meta = OPERATIONS.get(endpoint, {})
+    status, schema = meta.get("ok", (200, None))
+    ok: dict[str, Any] = {"description": "Success"}
+    if schema is not None:
+        ok["content"] = {"application/json": {"schema": schema}}
+    responses: dict[Any, Any] = {str(status): ok}
+    roles = getattr(view, "roles", None)
+    errors = set(meta.get("errors", ())) | ({401, 403} if roles is not None else set())
+    if "body" in meta:
+        errors |= {400, 422}
+    if not endpoint.startswith(("people.", "docs.")) and endpoint != "admin.admin_log":
+        errors.add(503)
+    for code in sorted(errors):
+        responses[str(code)] = {
+            "description": _REASONS.get(code, "Error"),
+            "content": {"application/json": {"schema": "ErrorOut"}},
+        }
+    operation: dict[str, Any] = {
+        "operationId": endpoint.replace(".", "_"),
+        "summary": doc.splitlines()[0],
+        "description": doc,
+        "tags": [endpoint.split(".", 1)[0]],
+        "parameters": list(path_params),
+        "responses": responses,
+    }
+    if roles is not None:
+        operation["security"] = [{"bearer": []}]
+        if roles:
+            operation["description"] += f"\n\nRoles: {', '.join(roles)}."
+    if "query" in meta:
+        operation["parameters"].append({"in": "query", "schema": meta["query"]})
+    if meta.get("key"):
+        operation["parameters"].append(
+            {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string"}}
+        )
+    if "body" in meta:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": meta["body"]}}}
+    if "form" in meta:
+        form = {"type": "object", "properties": {name: {"type": "string"} for name in meta["form"]}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": form}},
+        }
+    if meta.get("raw"):
+        operation["parameters"].append(
+            {"in": "header", "name": "aftership-hmac-sha256", "required": True, "schema": {"type": "string"}}
+        )
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+    return operation
+
+
+def build_spec(app: Flask) -> dict[str, Any]:
+    """The whole API as an OpenAPI 3 document: one path per URL rule of `app`."""
+    plugin = MarshmallowPlugin()
+    spec = APISpec(
+        title="Mall gateway",
+        version="1.0.0",
+        openapi_version="3.0.3",
+        plugins=[plugin],
+        info={"description": "The mall's public API: storefront, staff consoles and partner callbacks (API.md)."},
+    )
+    plugin.map_to_openapi_type(Money, "string", "decimal")
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    spec.components.schema("ErrorOut", schema=s.ErrorOut)
+    paths: dict[str, dict[str, Any]] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static":
+            continue
+        path, params = _path(rule.rule)
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(app, rule.endpoint, method, params)
+    for path, operations in sorted(paths.items()):
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+@docs.get("/openapi.json")
+def openapi():
+    """This document: the gateway's whole public API in OpenAPI 3."""
+    cached = current_app.extensions.get("openapi")
+    if cached is None:
+        cached = current_app.extensions["openapi"] = build_spec(current_app)
+    return cached

@@ -1,0 +1,440 @@
+"""The gateway's public request and response schemas: every body and query is validated here."""
+
+from __future__ import annotations
+
+from marshmallow import EXCLUDE, ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import Schema as _Schema
+
+from shared.money import Money
+
+from .models import ROLES
+
+DIVISIONS = ("department_store", "supermarket", "electronics")
+UNIT_CODE = validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$", error="Letters, digits, '-' or '_', at most 32.")
+USERNAME = validate.Regexp(r"^[A-Za-z0-9_.-]{3,64}$", error="3 to 64 letters, digits, '.', '-' or '_'.")
+PASSWORD = validate.Length(min=8, max=256, error="At least 8 characters.")
+
+
+MAX_ID = 2**31 - 1
+MAX_CENTS = 10**10  # 100 million yuan: more is a typo, not a price
+
+
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class Schema(_Schema):
+    """Every gateway schema refuses NUL characters anywhere (databases do too, with a 500)."""
+
+    @pre_load
+    def _refuse_nul(self, data, **_):
+        if _has_nul(data):
+            raise ValidationError("Text must not contain NUL characters.", "_schema")
+        return data
+
+
+def _text(max_length: int, **kwargs) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+class WholeNumber(fields.Integer):
+    """An integer that must be written as one: 2, never 2.0, "2" or true."""
+
+    def __init__(self, **kwargs):
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class Query(Schema):
+    """Query strings: unknown parameters are ignored (cache busters), known ones validated."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+# --- people ------------------------------------------------------------------------------------
+
+
+class Registration(Schema):
+    username = fields.String(required=True, validate=USERNAME)
+    password = fields.String(required=True, validate=PASSWORD)
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
+    phone = fields.String(
+        load_default=None, allow_none=True, validate=validate.Regexp(r"^\+?[0-9 -]{5,32}$", error="Not a phone number.")
+    )
+
+
+class Login(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+class TokenOut(Schema):
+    access_token = fields.String()
+    token_type = fields.String(metadata={"example": "Bearer"})
+    role = fields.String()
+
+
+class PasswordChange(Schema):
+    old_password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    new_password = fields.String(required=True, validate=PASSWORD)
+
+
+class UserOut(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    role = fields.String()
+    unit = fields.String(allow_none=True)
+
+
+class StaffAccount(Schema):
+    username = fields.String(required=True, validate=USERNAME)
+    password = fields.String(required=True, validate=PASSWORD)
+    role = fields.String(required=True, validate=validate.OneOf([r for r in ROLES if r != "customer"]))
+    unit = fields.String(load_default=None, allow_none=True, validate=UNIT_CODE)
+    email = fields.Email(load_default=None, allow_none=True)
+    phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _unit_for_staff(self, data, **_):
+        if data.get("role") == "staff" and not data.get("unit"):
+            raise ValidationError("Staff belong to one unit.", "unit")
+        if data.get("role") != "staff" and data.get("unit"):
+            raise ValidationError("Only staff belong to a unit.", "unit")
+
+
+class AdminLogQuery(Query):
+    actor = fields.String(validate=validate.Length(max=64))
+    action = fields.String(validate=validate.Length(max=64))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class AdminLogEntryOut(Schema):
+    id = fields.Integer()
+    actor = fields.String()
+    action = fields.String()
+    target = fields.String()
+    detail = fields.Dict()
+    at = fields.String(metadata={"format": "date-time"})
+
+
+class AdminLogOut(Schema):
+    items = fields.List(fields.Nested(AdminLogEntryOut))
+
+
+# --- units, catalogue, stock ---------------------------------------------------------------------
+
+
+class UnitIn(Schema):
+    code = fields.String(required=True, validate=UNIT_CODE)
+    name = _text(100, required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["counter", "branch", "warehouse"]))
+    division = fields.String(required=True, validate=validate.OneOf(DIVISIONS))
+    city = _text(64, required=True)
+    lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90))
+    lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180))
+    channel = fields.String(validate=validate.OneOf(["queue", "fax"]))
+    auto_pack = fields.Boolean()
+
+
+class ProductIn(Schema):
+    sku = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"))
+    name = _text(200, required=True)
+    price = Money(required=True, positive=True, validate=validate.Range(max=MAX_CENTS))
+    category = _text(64, required=True)
+    manufacturer = _text(100, required=True)
+    supplier = _text(100, required=True)
+    division = fields.String(required=True, validate=validate.OneOf(DIVISIONS))
+    unit = fields.String(load_default=None, allow_none=True, validate=UNIT_CODE)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _unit_unless_supermarket(self, data, **_):
+        if data.get("division") and data["division"] != "supermarket" and not data.get("unit"):
+            raise ValidationError("Required unless the division is supermarket.", "unit")
+
+
+class StockIn(Schema):
+    unit = fields.String(required=True, validate=UNIT_CODE)
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    quantity = WholeNumber(required=True, validate=validate.Range(min=1, max=1_000_000))
+
+
+class ProductSearch(Query):
+    q = fields.String(validate=validate.Length(max=100))
+    category = fields.String(validate=validate.Length(max=64))
+    manufacturer = fields.String(validate=validate.Length(max=100))
+    min_price = Money(validate=validate.Range(min=0, max=MAX_CENTS))
+    max_price = Money(validate=validate.Range(min=0, max=MAX_CENTS))
+    sort = fields.String(validate=validate.OneOf(["price", "-price", "newest", "hot"]))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+    @validates_schema
+    def _price_range(self, data, **_):
+        low, high = data.get("min_price"), data.get("max_price")
+        if low is not None and high is not None and low > high:
+            raise ValidationError("Must not be above max_price.", "min_price")
+
+
+class ProductSummary(Schema):
+    id = fields.Integer()
+    sku = fields.String()
+    name = fields.String()
+    price = fields.String(metadata={"example": "12.50"})
+    category = fields.String()
+    manufacturer = fields.String()
+    in_stock = fields.Boolean()
+
+
+class ProductPage(Schema):
+    items = fields.List(fields.Nested(ProductSummary))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class UnitAvailability(Schema):
+    unit = fields.String()
+    available = fields.Integer()
+
+
+class Availability(Schema):
+    in_stock = fields.Boolean()
+    available = fields.Integer()
+    units = fields.List(fields.Nested(UnitAvailability))
+
+
+class ProductDetail(ProductSummary):
+    supplier = fields.String()
+    division = fields.String()
+    unit = fields.String(allow_none=True)
+    availability = fields.Nested(Availability)
+
+
+# --- money ---------------------------------------------------------------------------------------
+
+
+class WalletOut(Schema):
+    balance = fields.String(metadata={"example": "100.00"})
+
+
+class BalanceAdjustment(Schema):
+    delta = Money(required=True, validate=validate.Range(min=-MAX_CENTS, max=MAX_CENTS))
+    reason = _text(150, required=True)
+
+    @validates_schema
+    def _not_zero(self, data, **_):
+        if data.get("delta") == 0:
+            raise ValidationError("Must not be zero.", "delta")
+
+
+class MemberBalanceOut(Schema):
+    member_id = fields.Integer()
+    balance = fields.String()
+
+
+# --- orders --------------------------------------------------------------------------------------
+
+
+class OrderItemIn(Schema):
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    quantity = WholeNumber(required=True, validate=validate.Range(min=1, max=100_000))
+
+
+class AddressIn(Schema):
+    name = _text(100, required=True)
+    phone = _text(32, required=True)
+    city = _text(64, required=True)
+    line = _text(200, required=True)
+    lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90))
+    lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180))
+
+
+class OrderIn(Schema):
+    items = fields.List(
+        fields.Nested(OrderItemIn),
+        required=True,
+        validate=validate.Length(min=1, max=100, error="An order has 1 to 100 items."),
+    )
+    address = fields.Nested(AddressIn, required=True)
+    payment_method = fields.String(required=True, validate=validate.OneOf(["balance", "online", "cod"]))
+
+
+class OrderPlaced(Schema):
+    number = fields.String(metadata={"example": "M20261124ABCD1234"})
+    status = fields.String(metadata={"example": "placed"})
+
+
+class PaymentOut(Schema):
+    method = fields.String()
+    status = fields.String()
+
+
+class FulfilmentOut(Schema):
+    unit = fields.String()
+    status = fields.String()
+    slip_no = fields.String(allow_none=True)
+    delivery = fields.String(metadata={"enum": ["local", "courier"]})
+    waybill = fields.String(allow_none=True)
+
+
+class TimelineEntry(Schema):
+    at = fields.String(metadata={"format": "date-time"})
+    event = fields.String()
+
+
+class OrderOut(Schema):
+    number = fields.String()
+    status = fields.String()
+    total = fields.String()
+    items = fields.List(fields.Dict())
+    payment = fields.Nested(PaymentOut)
+    fulfilments = fields.List(fields.Nested(FulfilmentOut))
+    timeline = fields.List(fields.Nested(TimelineEntry))
+
+
+class OrderList(Schema):
+    items = fields.List(fields.Nested(OrderOut))
+
+
+class OrderListQuery(Query):
+    member_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+
+
+class Cancellation(Schema):
+    reason = fields.String(load_default="cancelled by the customer", validate=validate.Length(min=1, max=100))
+
+
+class PaymentLink(Schema):
+    out_trade_no = fields.String()
+    pay_url = fields.String()
+
+
+class Empty(Schema):
+    """A body with nothing needed in it: `{}` (or no body at all); anything else is ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+
+# --- staff ---------------------------------------------------------------------------------------
+
+
+class TaskQuery(Query):
+    status = fields.String(load_default="open", validate=validate.OneOf(["open", "done", "cancelled", "all"]))
+    unit = fields.String(validate=UNIT_CODE)
+
+
+class TaskDone(Schema):
+    slip_no = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=64))
+
+
+class TaskOut(Schema):
+    id = fields.Integer()
+    order = fields.String()
+    unit = fields.String()
+    status = fields.String()
+    items = fields.List(fields.Dict())
+
+
+class TaskList(Schema):
+    items = fields.List(fields.Nested(TaskOut))
+
+
+class BatchClosed(Schema):
+    batch = fields.String()
+    deliveries = fields.Integer()
+
+
+class DeliveryQuery(Query):
+    status = fields.String(validate=validate.OneOf(["open", "ready", "picked_up", "delivered", "all"]))
+
+
+class DeliveryOut(Schema):
+    id = fields.Integer()
+    order = fields.String()
+    unit = fields.String()
+    status = fields.String()
+
+
+class DeliveryList(Schema):
+    items = fields.List(fields.Nested(DeliveryOut))
+
+
+class PickUp(Schema):
+    signature = _text(200, required=True)
+
+
+class Handover(Schema):
+    signed_by = _text(100, required=True)
+
+
+# --- partners ------------------------------------------------------------------------------------
+
+
+class Kuaidi100Entry(Query):
+    context = fields.String(required=True)
+    time = fields.String(load_default=None)
+    ftime = fields.String(load_default=None)
+
+
+class Kuaidi100Result(Query):
+    state = fields.Integer(required=True, validate=validate.Range(min=0, max=999))
+    ischeck = fields.Raw(load_default=None)
+    com = fields.String(load_default=None)
+    nu = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    data = fields.List(fields.Nested(Kuaidi100Entry), load_default=list)
+
+
+class Kuaidi100Push(Query):
+    """The JSON inside Kuaidi100's `param` form field (other fields of theirs are ignored)."""
+
+    status = fields.String(load_default=None)
+    lastResult = fields.Nested(Kuaidi100Result, required=True)  # noqa: N815  (Kuaidi100's name)
+
+
+class AfterShipTracking(Query):
+    tracking_number = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    slug = fields.String(load_default=None, allow_none=True)
+    tag = fields.String(required=True)
+    subtag_message = fields.String(load_default=None, allow_none=True)
+    updated_at = fields.String(load_default=None, allow_none=True)
+    checkpoints = fields.List(fields.Dict(), load_default=list)
+
+
+class AfterShipPush(Query):
+    event = fields.String(load_default=None, allow_none=True)
+    event_id = fields.String(load_default=None, allow_none=True)
+    ts = fields.Raw(load_default=None)
+    msg = fields.Nested(AfterShipTracking, required=True)
+
+
+class PartnerAck(Schema):
+    result = fields.Boolean()
+    returnCode = fields.String()  # noqa: N815
+    message = fields.String()
+
+
+class ErrorDetail(Schema):
+    code = fields.String()
+    message = fields.String()
+    field_errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), data_key="fields")
+
+
+class ErrorOut(Schema):
+    error = fields.Nested(ErrorDetail)
+
+
+class HealthOut(Schema):
+    status = fields.String()
+    services = fields.Dict()

@@ -1,0 +1,569 @@
+"""The gateway's use cases: accounts, tokens, login throttling, the administrator log, order placement, partner
+payloads. No Flask here; the blueprints call these with a session and plain values."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shared.config import Settings
+from shared.messaging import now
+from shared.money import format_cents, to_cents
+from shared.web import ApiError
+
+from .models import AdminLogEntry, LoginFailure, OrderRef, User
+
+log = logging.getLogger("mall.gateway")
+
+#: argon2id with the library's defaults (memory-hard); tests swap in a cheaper one.
+hasher = PasswordHasher()
+
+ADMINS = ("admin", "superadmin")
+STAFF_VIEWERS = ("customer_service", "admin", "superadmin")
+LOGIN_WINDOW = timedelta(minutes=1)
+MAX_LINE_QUANTITY = 100_000
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is calling, as the token (checked against the database) says."""
+
+    id: int
+    username: str
+    role: str
+    unit: str | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in ADMINS
+
+
+class RateLimited(ApiError):
+    """Too many failed logins for a username or a client address; `retry_after` in seconds."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(429, "too_many_attempts", "Too many failed logins; try again later.")
+        self.retry_after = retry_after
+
+
+def _aware(at: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything the gateway stores is UTC."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def iso(at: datetime) -> str:
+    return _aware(at).isoformat()
+
+
+# --- accounts ------------------------------------------------------------------------------------
+
+
+def username_key(username: str) -> str:
+    return username.strip().casefold()
+
+
+def find_user(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username_key == username_key(username)))
+
+
+def _new_user(session: Session, *, username: str, password: str, role: str, unit=None, email=None, phone=None) -> User:
+    """Insert an account; a name taken (in any case, even by a concurrent request) is 409."""
+    if find_user(session, username) is not None:
+        raise ApiError(409, "username_taken", "This username is taken.", {"username": ["Already taken."]})
+    user = User(
+        username=username.strip(),
+        username_key=username_key(username),
+        password_hash=hasher.hash(password),
+        email=email,
+        phone=phone,
+        role=role,
+        unit=unit,
+        token_version=1,
+        created_at=now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(user)
+            session.flush()
+    except IntegrityError as exc:
+        raise ApiError(409, "username_taken", "This username is taken.", {"username": ["Already taken."]}) from exc
+    return user
+
+
+def register(session: Session, data: dict[str, Any]) -> User:
+    """A new member (customer); `data` is a validated Registration."""
+    return _new_user(
+        session,
+        username=data["username"],
+        password=data["password"],
+        role="customer",
+        email=data.get("email"),
+        phone=data.get("phone"),
+    )
+
+
+def create_staff(session: Session, actor: Identity, data: dict[str, Any]) -> User:
+    """An administrator adds a staff account; only the super administrator may add administrators."""
+    if data["role"] in ADMINS and actor.role != "superadmin":
+        raise ApiError(403, "forbidden", "Only the super administrator may add administrators.")
+    user = _new_user(
+        session,
+        username=data["username"],
+        password=data["password"],
+        role=data["role"],
+        unit=data.get("unit"),
+        email=data.get("email"),
+        phone=data.get("phone"),
+    )
+    audit(
+        session,
+        actor,
+        "staff.create",
+        f"user:{user.id}",
+        {"username": user.username, "role": user.role, "unit": user.unit},
+    )
+    return user
+
+
+_dummy_hash: str | None = None
+
+
+def _burn_a_verification(password: str) -> None:
+    """Spend the time a real check takes, so an unknown username answers as slowly as a wrong password."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = hasher.hash(secrets.token_urlsafe(16))
+    try:
+        hasher.verify(_dummy_hash, password)
+    except (VerificationError, InvalidHashError):
+        pass
+
+
+def _throttle_keys(username: str, client: str | None) -> list[str]:
+    keys = [f"user:{username_key(username)}"[:128]]
+    if client:
+        keys.append(f"ip:{client}"[:128])
+    return keys
+
+
+def authenticate(session: Session, username: str, password: str, client: str | None, limit: int) -> User | None:
+    """The account these credentials open, or None (the failure is recorded in this transaction).
+
+    Raises RateLimited when the username or the client address failed `limit` times in the last minute;
+    the count lives in the gateway's database so every gateway process sees the same one.
+    """
+    at = now()
+    window_start = at - LOGIN_WINDOW
+    keys = _throttle_keys(username, client)
+    session.execute(delete(LoginFailure).where(LoginFailure.key.in_(keys), LoginFailure.at < window_start))
+    for key in keys:
+        count, oldest = session.execute(
+            select(func.count(LoginFailure.id), func.min(LoginFailure.at)).where(
+                LoginFailure.key == key, LoginFailure.at >= window_start
+            )
+        ).one()
+        if count >= limit:
+            wait = (_aware(oldest) + LOGIN_WINDOW - at).total_seconds()
+            raise RateLimited(max(1, math.ceil(wait)))
+    user = find_user(session, username)
+    ok = False
+    if user is None:
+        _burn_a_verification(password)
+    else:
+        try:
+            ok = hasher.verify(user.password_hash, password)
+        except (VerificationError, InvalidHashError):
+            ok = False
+    if not ok:
+        for key in keys:
+            session.add(LoginFailure(key=key, at=at))
+        return None
+    if hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hasher.hash(password)
+    session.execute(delete(LoginFailure).where(LoginFailure.key == keys[0]))
+    return user
+
+
+def change_password(session: Session, user_id: int, old_password: str, new_password: str) -> None:
+    """Set a new password and end every token issued before (their `ver` no longer matches)."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise ApiError(401, "invalid_token", "This account no longer exists.")
+    try:
+        hasher.verify(user.password_hash, old_password)
+    except (VerificationError, InvalidHashError) as exc:
+        raise ApiError(
+            422, "wrong_password", "The current password is not right.", {"old_password": ["Does not match."]}
+        ) from exc
+    user.password_hash = hasher.hash(new_password)
+    user.token_version += 1
+
+
+def bootstrap_admin(session: Session, spec: str | None) -> bool:
+    """Create the super administrator named by MALL_BOOTSTRAP_ADMIN ("username:password") if missing.
+
+    Safe to run in every gateway process at once: a concurrent insert of the same name just loses.
+    """
+    if not spec or ":" not in spec:
+        return False
+    username, password = spec.split(":", 1)
+    if not username.strip() or not password:
+        return False
+    if find_user(session, username) is not None:
+        return False
+    try:
+        user = _new_user(session, username=username, password=password, role="superadmin")
+    except ApiError:
+        return False
+    session.add(
+        AdminLogEntry(
+            actor="system",
+            action="superadmin.bootstrap",
+            target=f"user:{user.id}",
+            detail=json.dumps({"username": user.username}),
+            at=now(),
+        )
+    )
+    return True
+
+
+def member_exists(session: Session, member_id: int) -> bool:
+    user = session.get(User, member_id)
+    return user is not None and user.role == "customer"
+
+
+# --- tokens --------------------------------------------------------------------------------------
+
+
+def _signing_key(settings: Settings) -> bytes:
+    # A 32-byte key derived from the configured secret: HS256 wants at least the hash's size, and a
+    # short MALL_JWT_SECRET should not weaken (or warn about) every token.
+    return hmac.new(settings.jwt_secret.encode(), b"mall gateway access token", hashlib.sha256).digest()
+
+
+def issue_token(user: User, settings: Settings) -> str:
+    issued = int(now().timestamp())
+    claims = {
+        "sub": str(user.id),
+        "role": user.role,
+        "unit": user.unit,
+        "ver": user.token_version,
+        "iat": issued,
+        "exp": issued + settings.token_ttl_seconds,
+    }
+    return jwt.encode(claims, _signing_key(settings), algorithm="HS256")
+
+
+def identify(session: Session, token: str, settings: Settings) -> Identity:
+    """The caller a bearer token names; 401 when it is forged, expired, revoked or of another algorithm."""
+    try:
+        claims = jwt.decode(
+            token, _signing_key(settings), algorithms=["HS256"], options={"require": ["exp", "sub", "ver"]}
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise ApiError(401, "token_expired", "The token has expired; log in again.") from exc
+    except jwt.InvalidTokenError as exc:
+        raise ApiError(401, "invalid_token", "The token is not valid.") from exc
+    try:
+        user = session.get(User, int(claims["sub"]))
+    except (TypeError, ValueError):
+        user = None
+    if user is None or user.token_version != claims["ver"]:
+        raise ApiError(401, "invalid_token", "The token is no longer valid; log in again.")
+    return Identity(user.id, user.username, user.role, user.unit)
+
+
+# --- the administrator log -----------------------------------------------------------------------
+
+
+def audit(session: Session, actor: Identity, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+    """Write one administrator log row (in the caller's transaction)."""
+    session.add(
+        AdminLogEntry(
+            actor=actor.username,
+            action=action,
+            target=str(target)[:200],
+            detail=json.dumps(detail or {}, default=str, ensure_ascii=False),
+            at=now(),
+        )
+    )
+
+
+def admin_log(session: Session, actor: str | None = None, action: str | None = None, limit: int = 100) -> list[dict]:
+    """The newest administrator actions first, optionally by one actor or of one action."""
+    query = select(AdminLogEntry).order_by(AdminLogEntry.id.desc()).limit(limit)
+    if actor:
+        query = query.where(AdminLogEntry.actor == actor)
+    if action:
+        query = query.where(AdminLogEntry.action == action)
+    return [
+        {
+            "id": entry.id,
+            "actor": entry.actor,
+            "action": entry.action,
+            "target": entry.target,
+            "detail": json.loads(entry.detail),
+            "at": iso(entry.at),
+        }
+        for entry in session.scalars(query)
+    ]
+
+
+# --- orders --------------------------------------------------------------------------------------
+
+_BASE32 = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's: ASCII order, no I/L/O/U
+
+
+def new_order_number(at: datetime, timezone: str) -> str:
+    """`M` + the mall's date + the second of the day + 4 random characters: short, unique, sortable."""
+    local = at.astimezone(ZoneInfo(timezone))
+    second = local.hour * 3600 + local.minute * 60 + local.second
+    stamp = "".join(_BASE32[(second >> shift) & 31] for shift in (15, 10, 5, 0))
+    tail = "".join(secrets.choice(_BASE32) for _ in range(4))
+    return f"M{local:%Y%m%d}{stamp}{tail}"
+
+
+def request_hash(body: dict[str, Any]) -> str:
+    """The fingerprint of a validated order request, to tell a retry from a different order under one key."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def unknown_skus(items: list[dict[str, Any]], products: dict[str, dict]) -> dict[str, list[str]]:
+    """Per-item reasons for SKUs the catalogue does not know: {"items.1.sku": ["Unknown product."]}."""
+    return {
+        f"items.{i}.sku": ["No product has this SKU."] for i, item in enumerate(items) if item["sku"] not in products
+    }
+
+
+def order_lines(items: list[dict[str, Any]], products: dict[str, dict]) -> list[dict[str, Any]]:
+    """The PlaceOrder lines: one per SKU (duplicates merged), priced and routed from the catalogue."""
+    merged: dict[str, int] = {}
+    for item in items:
+        merged[item["sku"]] = merged.get(item["sku"], 0) + item["quantity"]
+    too_many = {
+        f"items.{i}.quantity": [f"At most {MAX_LINE_QUANTITY} of one product."]
+        for i, item in enumerate(items)
+        if merged[item["sku"]] > MAX_LINE_QUANTITY
+    }
+    if too_many:
+        raise ApiError(422, "validation_error", "Some fields are not valid.", too_many)
+    lines = []
+    for sku, quantity in merged.items():
+        product = products[sku]
+        lines.append(
+            {
+                "sku": product["sku"],
+                "name": product["name"],
+                "quantity": quantity,
+                "unit_price_cents": to_cents(product["price"]),
+                "division": product["division"],
+                "unit": product.get("unit"),
+            }
+        )
+    return lines
+
+
+def find_order_ref(session: Session, member_id: int, key: str) -> OrderRef | None:
+    return session.scalar(select(OrderRef).where(OrderRef.member_id == member_id, OrderRef.idempotency_key == key))
+
+
+def replay(ref: OrderRef, digest: str) -> str:
+    """The number of the order a retried request already placed; 409 when the key came with another body."""
+    if ref.request_hash != digest:
+        raise ApiError(409, "idempotency_key_reused", "This Idempotency-Key was used for a different order request.")
+    return ref.number
+
+
+def place_order(
+    runtime, member_id: int, key: str | None, body: dict[str, Any], lines: list[dict[str, Any]]
+) -> tuple[str, bool]:
+    """Record the order and send `orders.place_order` in one gateway transaction (the outbox).
+
+    Returns (number, placed_now). Under the same member and key, a request placed before (even by a
+    concurrent request that won the race) returns its number instead of a second order.
+    """
+    digest = request_hash(body)
+    total = sum(line["quantity"] * line["unit_price_cents"] for line in lines)
+    snapshot = {"lines": lines, "address": body["address"], "payment_method": body["payment_method"]}
+    for _ in range(5):
+        number = new_order_number(now(), runtime.settings.timezone)
+        try:
+            with runtime.unit_of_work(number) as uow:
+                uow.session.add(
+                    OrderRef(
+                        number=number,
+                        member_id=member_id,
+                        idempotency_key=key,
+                        request_hash=digest,
+                        total_cents=total,
+                        snapshot=json.dumps(snapshot, ensure_ascii=False),
+                        created_at=now(),
+                    )
+                )
+                uow.session.flush()
+                uow.send(
+                    "orders.place_order",
+                    {
+                        "number": number,
+                        "member_id": member_id,
+                        "payment_method": body["payment_method"],
+                        "address": body["address"],
+                        "lines": lines,
+                    },
+                )
+            return number, True
+        except IntegrityError:
+            if key:
+                with runtime.db.session() as session:
+                    ref = find_order_ref(session, member_id, key)
+                if ref is not None:
+                    return replay(ref, digest), False
+            log.warning("order number %s collided; drawing another", number)
+    raise ApiError(409, "conflict", "The order could not be numbered; please try again.")
+
+
+def placed_view(ref: OrderRef) -> dict[str, Any]:
+    """How an order looks before the orders service has taken it in: placed, payment pending."""
+    snapshot = json.loads(ref.snapshot)
+    placed_at = iso(ref.created_at)
+    return {
+        "number": ref.number,
+        "status": "placed",
+        "total": format_cents(ref.total_cents),
+        "items": [
+            {
+                "sku": line["sku"],
+                "name": line["name"],
+                "quantity": line["quantity"],
+                "price": format_cents(line["unit_price_cents"]),
+                "amount": format_cents(line["unit_price_cents"] * line["quantity"]),
+                "unit": line["unit"],
+            }
+            for line in snapshot["lines"]
+        ],
+        "address": snapshot["address"],
+        "payment": {"method": snapshot["payment_method"], "status": "pending"},
+        "fulfilments": [],
+        "timeline": [{"at": placed_at, "event": "placed"}],
+        "placed_at": placed_at,
+    }
+
+
+def order_refs_of(session: Session, member_id: int) -> list[OrderRef]:
+    return list(
+        session.scalars(select(OrderRef).where(OrderRef.member_id == member_id).order_by(OrderRef.created_at.desc()))
+    )
+
+
+def public_order(order: dict[str, Any]) -> dict[str, Any]:
+    """The orders service's view as customers see it (the member id is the gateway's business)."""
+    return {k: v for k, v in order.items() if k != "member_id"}
+
+
+# --- partners ------------------------------------------------------------------------------------
+
+
+def kuaidi100_sign(param: str, salt: str) -> str:
+    return hashlib.md5((param + salt).encode()).hexdigest().upper()
+
+
+def signature_matches(given: str | None, expected: str) -> bool:
+    return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def aftership_sign(raw_body: bytes, secret: str) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest()).decode()
+
+
+def _mall_time(text: str | None, timezone: str) -> str | None:
+    """Kuaidi100's "2026-11-24 10:00:00" (the mall's local time) as an aware ISO timestamp."""
+    if not text:
+        return None
+    for pattern in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
+        try:
+            return datetime.strptime(text.strip(), pattern).replace(tzinfo=ZoneInfo(timezone)).isoformat()
+        except ValueError:
+            continue
+    raise ValueError(f"not a Kuaidi100 time: {text!r}")
+
+
+def base_state(state: int) -> int:
+    """Kuaidi100's extended states as the seven basic ones: 301 -> 3, 14 (refused) -> 4, customs etc. -> 0."""
+    if state >= 100:
+        state //= 100
+    elif state == 14:
+        state = 4
+    return state if 0 <= state <= 6 else 0
+
+
+def kuaidi100_tracking(push: dict[str, Any], timezone: str) -> dict[str, Any]:
+    """A validated Kuaidi100 push as logistics' tracking call, oldest event first.
+
+    Kuaidi100 lists events newest first and gives one state for the whole waybill: the newest event
+    carries it, older ones count as in transit (0).
+    """
+    result = push["lastResult"]
+    events = []
+    for i, entry in enumerate(result["data"]):
+        at = _mall_time(entry.get("time") or entry.get("ftime"), timezone)
+        if at is None:
+            raise ValueError("a Kuaidi100 event without a time")
+        events.append({"state": base_state(result["state"]) if i == 0 else 0, "detail": entry["context"], "at": at})
+    events.reverse()
+    return {"source": "kuaidi100", "waybill": result["nu"], "events": events}
+
+
+#: AfterShip tags as Kuaidi100 states; InfoReceived (label printed, nothing moved) carries no news.
+AFTERSHIP_STATES = {"InTransit": 0, "OutForDelivery": 5, "Delivered": 3, "AttemptFail": 2, "Exception": 2}
+
+
+def _aftership_time(push: dict[str, Any]) -> str | None:
+    msg = push["msg"]
+    candidates = [c.get("checkpoint_time") for c in reversed(msg.get("checkpoints") or []) if isinstance(c, dict)]
+    candidates.append(msg.get("updated_at"))
+    for text in candidates:
+        if not text or not isinstance(text, str):
+            continue
+        try:
+            at = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
+    ts = push.get("ts")
+    if isinstance(ts, int | float) and not isinstance(ts, bool):
+        return datetime.fromtimestamp(ts, UTC).isoformat()
+    return None
+
+
+def aftership_tracking(push: dict[str, Any]) -> dict[str, Any] | None:
+    """A validated AfterShip webhook as logistics' tracking call; None when the tag carries no news."""
+    msg = push["msg"]
+    state = AFTERSHIP_STATES.get(msg["tag"])
+    if state is None:
+        return None
+    at = _aftership_time(push)
+    if at is None:
+        raise ValueError("an AfterShip event without a time")
+    detail = msg.get("subtag_message") or msg["tag"]
+    return {
+        "source": "aftership",
+        "waybill": msg["tracking_number"],
+        "events": [{"state": state, "detail": detail, "at": at}],
+    }

@@ -1,0 +1,203 @@
+"""An in-memory stand-in for the inner services, answering like docs/internal-api.md (the gateway's `inner`)."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from shared.http import ServiceUnavailable
+from shared.money import format_cents, to_cents
+from shared.web import ApiError
+
+
+class FakeInnerServices:
+    """Catalog, stores, orders, billing and logistics, as far as the gateway can tell them apart."""
+
+    def __init__(self):
+        self.products: dict[int, dict[str, Any]] = {}
+        self.units: dict[str, dict[str, Any]] = {}
+        self.stock: dict[tuple[str, str], int] = {}
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.task_rows: dict[int, dict[str, Any]] = {}
+        self.delivery_rows: dict[int, dict[str, Any]] = {}
+        self.wallets: dict[int, int] = {}
+        self.payments: dict[str, dict[str, Any]] = {}
+        self.waybills: set[str] = set()
+        self.tracked: list[dict[str, Any]] = []
+        self.calls: list[str] = []
+        self.batches_closed_by: list[str] = []
+        self.down: set[str] = set()
+        self._ids = itertools.count(1)
+
+    def _call(self, service: str, what: str) -> None:
+        if service in self.down:
+            raise ServiceUnavailable(f"{service} did not answer")
+        self.calls.append(f"{service}.{what}")
+
+    # --- catalog ---------------------------------------------------------------------------------
+
+    def create_product(self, body):
+        self._call("catalog", "create_product")
+        if any(p["sku"] == body["sku"] for p in self.products.values()):
+            raise ApiError(409, "sku_taken", "This SKU exists.")
+        product = {"id": next(self._ids), "views": 0, "units_sold": 0, "unit": None} | body
+        self.products[product["id"]] = product
+        return product
+
+    def search_products(self, params):
+        self._call("catalog", "search_products")
+        items = [p for p in self.products.values() if not params.get("q") or params["q"].lower() in p["name"].lower()]
+        if params.get("category"):
+            items = [p for p in items if p["category"] == params["category"]]
+        if params.get("max_price"):
+            items = [p for p in items if to_cents(p["price"]) <= to_cents(params["max_price"])]
+        page, per_page = params.get("page", 1), params.get("per_page", 20)
+        return {
+            "items": items[(page - 1) * per_page : page * per_page],
+            "total": len(items),
+            "page": page,
+            "per_page": per_page,
+        }
+
+    def get_product(self, product_id, *, count_view=False):
+        self._call("catalog", "get_product")
+        product = self.products.get(product_id)
+        if product is not None and count_view:
+            product["views"] += 1
+        return product
+
+    def lookup_products(self, skus):
+        self._call("catalog", "lookup_products")
+        by_sku = {p["sku"]: p for p in self.products.values()}
+        return {"items": [by_sku[s] for s in skus if s in by_sku], "missing": [s for s in skus if s not in by_sku]}
+
+    # --- stores ----------------------------------------------------------------------------------
+
+    def create_unit(self, body):
+        self._call("stores", "create_unit")
+        if body["code"] in self.units:
+            raise ApiError(409, "unit_exists", "This unit exists.")
+        self.units[body["code"]] = {"channel": "queue", "auto_pack": False} | body
+        return self.units[body["code"]]
+
+    def list_units(self):
+        self._call("stores", "list_units")
+        return {"items": list(self.units.values())}
+
+    def stock_in(self, body):
+        self._call("stores", "stock_in")
+        if body["unit"] not in self.units:
+            raise ApiError(404, "not_found", "Unit was not found.")
+        key = (body["unit"], body["sku"])
+        self.stock[key] = self.stock.get(key, 0) + body["quantity"]
+        on_hand = self.stock[key]
+        return {"unit": body["unit"], "sku": body["sku"], "on_hand": on_hand, "reserved": 0, "available": on_hand}
+
+    def availability(self, skus):
+        self._call("stores", "availability")
+        return [
+            {"sku": sku, "unit": unit, "on_hand": n, "reserved": 0, "available": n}
+            for (unit, sku), n in self.stock.items()
+            if sku in skus
+        ]
+
+    def tasks_of(self, unit):
+        return [t for t in self.task_rows.values() if t["unit"] == unit]
+
+    def tasks(self, unit, status):
+        self._call("stores", "tasks")
+        return {"items": [t for t in self.tasks_of(unit) if status == "all" or t["status"] == status]}
+
+    def task_done(self, task_id, unit, slip_no):
+        self._call("stores", "task_done")
+        task = self.task_rows.get(task_id)
+        if task is None or task["unit"] != unit:
+            raise ApiError(404, "not_found", "Task was not found.")
+        task.update(status="done", slip_no=slip_no or "S-0001")
+        return task
+
+    # --- orders ----------------------------------------------------------------------------------
+
+    def get_order(self, number):
+        self._call("orders", "get_order")
+        return self.orders.get(number)
+
+    def list_orders(self, member_id):
+        self._call("orders", "list_orders")
+        return [o for o in self.orders.values() if o["member_id"] == member_id]
+
+    def cancel_order(self, number, reason):
+        self._call("orders", "cancel_order")
+        order = self.orders[number]
+        if order["status"] in ("shipping", "delivered", "completed", "cancelled"):
+            raise ApiError(409, "not_cancellable", "The order can no longer be cancelled.")
+        order["status"] = "cancelled"
+        return order
+
+    def confirm_receipt(self, number):
+        self._call("orders", "confirm_receipt")
+        order = self.orders[number]
+        if order["status"] != "delivered":
+            raise ApiError(409, "not_delivered", "The order has not been delivered.")
+        order["status"] = "completed"
+        return order
+
+    def check_order(self, number):
+        self._call("orders", "check_order")
+        order = self.orders.get(number)
+        if order is None:
+            raise ApiError(404, "not_found", "Order was not found.")
+        order["status"] = "paid"
+        return order
+
+    # --- billing ---------------------------------------------------------------------------------
+
+    def wallet(self, member_id):
+        self._call("billing", "wallet")
+        return {"member_id": member_id, "balance": format_cents(self.wallets.get(member_id, 0))}
+
+    def adjust_wallet(self, member_id, delta, reason, key):
+        self._call("billing", "adjust_wallet")
+        balance = self.wallets.get(member_id, 0) + to_cents(delta)
+        if balance < 0:
+            raise ApiError(409, "insufficient_balance", "The balance cannot go below zero.")
+        self.wallets[member_id] = balance
+        return {"member_id": member_id, "balance": format_cents(balance)}
+
+    def payment(self, number):
+        self._call("billing", "payment")
+        return self.payments.get(number)
+
+    # --- logistics -------------------------------------------------------------------------------
+
+    def close_batch(self, closed_by):
+        self._call("logistics", "close_batch")
+        self.batches_closed_by.append(closed_by)
+        return {"batch": "B20261124-1", "deliveries": len(self.delivery_rows)}
+
+    def deliveries(self, status=None):
+        self._call("logistics", "deliveries")
+        return {"items": list(self.delivery_rows.values())}
+
+    def picked_up(self, delivery_id, signature, courier):
+        self._call("logistics", "picked_up")
+        return self.delivery_rows[delivery_id] | {"status": "picked_up", "courier": courier}
+
+    def delivered(self, delivery_id, signed_by, courier):
+        self._call("logistics", "delivered")
+        return self.delivery_rows[delivery_id] | {"status": "delivered", "signed_by": signed_by}
+
+    def track(self, body):
+        self._call("logistics", "track")
+        if body["waybill"] not in self.waybills:
+            raise ApiError(404, "not_found", "Waybill was not found.")
+        self.tracked.append(body)
+        return {"accepted": len(body["events"]), "duplicates": 0}
+
+    # --- health ----------------------------------------------------------------------------------
+
+    def health(self):
+        return {
+            name: (name not in self.down, {"service": name, "status": "ok" if name not in self.down else "starting"})
+            for name in ("catalog", "orders", "stores", "logistics", "billing")
+        }

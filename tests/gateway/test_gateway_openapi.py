@@ -1,0 +1,24 @@
+"""The OpenAPI document covers the whole app."""
+
+import re
+
+
+def test_the_openapi_document_lists_every_route_of_the_app(client, app):
+    document = client.get("/api/openapi.json").json
+    assert document["openapi"].startswith("3.")
+    documented = {(path, method.upper()) for path, ops in document["paths"].items() for method in ops}
+    routes = {
+        (re.sub(r"<(?:[a-z]+:)?(\w+)>", r"{\1}", rule.rule), method)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert routes <= documented
+    assert ("/api/orders", "POST") in documented and ("/webhooks/kuaidi100", "POST") in documented
+
+
+def test_the_order_request_is_described_with_its_fields(client):
+    document = client.get("/api/openapi.json").json
+    operation = document["paths"]["/api/orders"]["post"]
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert set(document["components"]["schemas"][ref]["properties"]) == {"items", "address", "payment_method"}
+    assert "422" in operation["responses"] and operation["security"] == [{"bearer": []}]
