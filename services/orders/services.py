@@ -380,7 +380,7 @@ def shipment_shipped(uow: UnitOfWork, event: dict[str, Any]) -> None:
         return
     f.status = SHIPPING
     _done_waiting(f)
-    _note(uow.session, order, f"shipped from {f.unit}: {event['detail']}")
+    _note(uow.session, order, f"shipped from {f.unit}" + _how(event))
     if order.status in ("packing", "ready_to_ship"):
         order.status = "shipping"
 
@@ -392,11 +392,17 @@ def shipment_delivered(uow: UnitOfWork, event: dict[str, Any]) -> None:
         return
     f.status = DELIVERED
     _done_waiting(f)
-    _note(uow.session, order, f"delivered: {event['detail']}")
+    _note(uow.session, order, f"delivered from {f.unit}" + _how(event))
     if all(x.status == DELIVERED for x in order.fulfilments):
         order.status = "delivered"
     elif order.status in ("packing", "ready_to_ship"):
         order.status = "shipping"
+
+
+def _how(event: dict[str, Any]) -> str:
+    # A partner's event reaches the timeline once, as its own tracking entry; the status line only
+    # names the waybill. Staff hand-overs have no tracking entry, so their detail goes here.
+    return f" (waybill {event['waybill']})" if event["waybill"] else f": {event['detail']}"
 
 
 def shipment_noted(uow: UnitOfWork, event: dict[str, Any], what: str) -> None:
