@@ -187,6 +187,8 @@ def _call(base: str, method: str, path: str, body: Any = None, token: str | None
             return exc.code, json.loads(exc.read() or b"null")
         except ValueError:
             return exc.code, None
+    except OSError:  # not listening yet, or gone: the caller decides whether to wait
+        return 0, None
 
 
 def _ok(status: int, body: Any, what: str) -> None:

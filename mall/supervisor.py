@@ -161,13 +161,13 @@ def run(seed_demo: bool = True, units_worker: bool = True) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _terminate)
+    started = time.monotonic()
     try:
         supervisor.start_all()
         if seed_demo:
             from .seed import seed
 
             seed(settings.service_url("gateway"), env["MALL_BOOTSTRAP_ADMIN"], wait=True)
-        started = time.monotonic()
         announced = False
         while True:
             supervisor.keep_alive()
