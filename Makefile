@@ -29,5 +29,11 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+faults: install
+	MALL_FAULTS_ORDERS=$${MALL_FAULTS_ORDERS:-500} $(BIN)/python -m pytest -m chaos -s tests/faults $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 clean:
 	rm -rf var .pytest_cache

@@ -79,13 +79,17 @@ class Supervisor:
         for service in registry.INNER:
             self.add(f"web.{service}", "web", "--service", service)
         self.add("web.gateway", "web", "--service", "gateway")
+        # More worker processes per service is how the mall scales (MALL_WORKERS_PER_SERVICE).
+        copies = int(self.env.get("MALL_WORKERS_PER_SERVICE", "1"))
         for service in ("catalog", "orders", "logistics", "billing"):
-            self.add(f"worker.{service}", "worker", "--service", service)
+            for copy in range(copies):
+                self.add(f"worker.{service}.{copy}", "worker", "--service", service)
         units = self.wait_for_units_list()
         argv = ["worker", "--service", "stores"]
         for unit in units:
             argv += ["--also-unit", unit]
-        self.add("worker.stores", *argv)
+        for copy in range(copies):
+            self.add(f"worker.stores.{copy}", *argv)
         self.units_served = set(units)
         self.add("beat", "beat")
 
@@ -115,7 +119,7 @@ class Supervisor:
                 continue
             now = time.monotonic()
             child.restarts = [t for t in child.restarts if now - t < 60] + [now]
-            if len(child.restarts) > 5:
+            if len(child.restarts) > 10:
                 print(f"mall: {child.name} keeps dying; stopping the mall", flush=True)
                 raise SystemExit(1)
             print(f"mall: {child.name} exited ({child.process.returncode}); restarting", flush=True)

@@ -52,6 +52,8 @@ class Settings:
     #: Courier insurance premium as a fraction of declared value (3‰ to 5‰ in the courier agreement).
     insurance_rate: str = "0.003"
     login_attempts_per_minute: int = 10
+    #: Fault injection for the fault suite: the share of messages the relay publishes twice (0 normally).
+    fault_duplicate_rate: float = 0.0
 
     @property
     def embedded(self) -> bool:
@@ -100,6 +102,7 @@ class Settings:
             batch_cutoffs=cutoffs,
             insurance_rate=_env("MALL_INSURANCE_RATE", cls.insurance_rate),
             login_attempts_per_minute=int(_env("MALL_LOGIN_ATTEMPTS_PER_MINUTE", "10")),
+            fault_duplicate_rate=float(_env("MALL_FAULT_DUPLICATE_RATE", "0")),
         )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -171,14 +172,20 @@ class UnitOfWork:
 class Relay:
     """Publishes outbox rows to the broker and marks them published."""
 
-    def __init__(self, db, tables: MessagingTables, celery, service: str):
+    def __init__(self, db, tables: MessagingTables, celery, service: str, duplicate_rate: float = 0.0):
         self.db = db
         self.tables = tables
         self.celery = celery
         self.service = service
+        #: Fault injection for the fault suite only (MALL_FAULT_DUPLICATE_RATE): publish some messages
+        #: twice, as a broker redelivery or a relay crash after publish would. 0 in production.
+        self.duplicate_rate = duplicate_rate
 
     def _publish_row(self, row) -> None:
-        self.celery.send_task(row.task, args=[json.loads(row.body)], queue=row.queue)
+        body = json.loads(row.body)
+        self.celery.send_task(row.task, args=[body], queue=row.queue)
+        if self.duplicate_rate and random.random() < self.duplicate_rate:
+            self.celery.send_task(row.task, args=[body], queue=row.queue)
 
     def publish(self, ids: list[int]) -> int:
         """The fast path right after a commit; failures are left for `sweep`."""

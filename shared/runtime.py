@@ -70,7 +70,7 @@ class ServiceRuntime:
 
     @cached_property
     def relay(self) -> Relay:
-        return Relay(self.db, self.tables, self.celery, self.name)
+        return Relay(self.db, self.tables, self.celery, self.name, self.settings.fault_duplicate_rate)
 
     def reset(self) -> None:
         """Forget settings and connections (tests change the environment between cases)."""

@@ -1,0 +1,348 @@
+"""Proof under fire: a load of orders while workers are SIGKILLed, Redis restarts, messages arrive twice and poison
+is injected; then a drain, and a checker that reads the services' own databases.
+
+`make faults` runs 500 orders (MALL_FAULTS_ORDERS); the default in `make test` is a short form. It needs a
+redis-server binary (it runs and restarts its own, with appendonly yes) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from mall.harness import free_port, postgres_available, start
+
+pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
+
+ORDERS = int(os.environ.get("MALL_FAULTS_ORDERS", "60"))
+CLIENTS = 6
+SETTLED = {"ready_to_ship", "awaiting_stock", "cancelled"}
+NEGATIVE_STOCK = "SELECT unit, sku, on_hand, reserved FROM stock WHERE reserved < 0 OR on_hand - reserved < 0"
+SERVICES = ("gateway", "catalog", "orders", "stores", "logistics", "billing")
+
+
+class RedisServer:
+    """A Redis of the test's own, durable (appendonly yes), that the chaos can stop and start again."""
+
+    def __init__(self, root: Path):
+        self.port = free_port()
+        self.dir = root / "redis"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.dir),
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "always",
+                "--maxmemory-policy",
+                "noeviction",
+                "--save",
+                "",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        import redis
+
+        client = redis.Redis(port=self.port)
+        for _ in range(100):
+            try:
+                client.ping()
+                return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def restart(self) -> None:
+        """SHUTDOWN writes the append-only file out; the new server reads it back in."""
+        import redis
+
+        try:
+            redis.Redis(port=self.port).shutdown(nosave=False)
+        except redis.ConnectionError:
+            pass
+        self.process.wait(timeout=10)
+        time.sleep(0.5)
+        self.start()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def chaos_mall():
+    if not shutil.which("redis-server") or not postgres_available():
+        pytest.skip("the fault suite needs a redis-server binary and PostgreSQL")
+    root = Path(tempfile.mkdtemp(prefix="mall-faults-"))
+    redis_server = RedisServer(root)
+    redis_server.start()
+    mall = start(
+        "servers",
+        root,
+        name="faults",
+        extra={
+            "MALL_BROKER_URL": redis_server.url,
+            "MALL_FAULT_DUPLICATE_RATE": "0.1",
+            "MALL_REPLY_DEADLINE_SECONDS": "3",
+            "MALL_VISIBILITY_TIMEOUT": "8",
+        },
+    )
+    yield mall, redis_server
+    mall.stop()
+    redis_server.stop()
+
+
+def query(mall, service: str, sql: str, **params) -> list:
+    engine = sa.create_engine(mall.env[f"MALL_DATABASE_URL_{service.upper()}"])
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(sql), params).all()
+    finally:
+        engine.dispose()
+
+
+class Chaos:
+    """On a schedule: SIGKILL a random worker, restart Redis, inject poison. Counts what it did."""
+
+    def __init__(self, mall, redis_server):
+        self.mall = mall
+        self.redis = redis_server
+        self.done = threading.Event()
+        self.kills = 0
+        self.redis_restarts = 0
+        self.poison: list[str] = []
+        self.rng = random.Random(20261124)
+
+    def poison_one(self) -> None:
+        from celery import Celery
+
+        marker = f"poison-{uuid.uuid4().hex[:12]}"
+        task, queue = self.rng.choice(
+            [
+                ("orders.place_order", "orders"),
+                ("billing.take_payment", "billing"),
+                ("orders.handle_stock_reserved", "orders"),
+                ("logistics.arrange_delivery", "logistics"),
+            ]
+        )
+        app = Celery(broker=self.redis.url)
+        app.conf.update(broker_connection_retry_on_startup=True)
+        app.send_task(task, args=[{"id": marker, "type": task, "payload": {"order": 12}}], queue=queue)
+        app.close()
+        self.poison.append(marker)
+
+    def run(self) -> None:
+        step = 0
+        while not self.done.wait(1.5):
+            step += 1
+            try:
+                if step % 2 == 0:
+                    workers = self.mall.pids("mall worker")
+                    if workers:
+                        os.kill(self.rng.choice(workers), signal.SIGKILL)
+                        self.kills += 1
+                if step % 7 == 3:
+                    self.redis.restart()
+                    self.redis_restarts += 1
+                if step % 3 == 1:
+                    self.poison_one()
+            except Exception as exc:  # the chaos must not stop on its own hiccups
+                print(f"chaos: {exc!r}")
+
+
+class StockSampler:
+    """Samples stores' stock while the load runs: on hand − reserved must never go below zero."""
+
+    def __init__(self, mall):
+        self.mall = mall
+        self.done = threading.Event()
+        self.samples = 0
+        self.violations: list = []
+
+    def run(self) -> None:
+        engine = sa.create_engine(self.mall.env["MALL_DATABASE_URL_STORES"])
+        try:
+            while not self.done.wait(0.5):
+                with engine.connect() as conn:
+                    bad = conn.execute(sa.text(NEGATIVE_STOCK)).all()
+                self.samples += 1
+                self.violations += bad
+        finally:
+            engine.dispose()
+
+
+def test_no_order_is_lost_charged_twice_or_oversold_under_fire(chaos_mall):
+    mall, redis_server = chaos_mall
+    prefix = uuid.uuid4().hex[:5].upper()
+    # A world with too little of some things, so orders race, fall short and wait.
+    counter = mall.unit(f"DS-{prefix}")
+    warehouse = mall.unit(f"EL-{prefix}", kind="warehouse", division="electronics")
+    branches = [mall.unit(f"SM-{prefix}-{i}", kind="branch", division="supermarket", lat=22.8 + i / 50) for i in (1, 2)]
+    products = [
+        (mall.product(f"LIPSTICK-{prefix}", "12.50", counter)["sku"], [(counter, ORDERS // 3)]),
+        (mall.product(f"SCARF-{prefix}", "42.00", counter)["sku"], [(counter, ORDERS)]),
+        (mall.product(f"TV-{prefix}", "329.00", warehouse, division="electronics")["sku"], [(warehouse, ORDERS // 10)]),
+        (
+            mall.product(f"RICE-{prefix}", "45.90", None, division="supermarket")["sku"],
+            [(branches[0], ORDERS // 4), (branches[1], ORDERS // 4)],
+        ),
+    ]
+    stocked = Counter()
+    for sku, holders in products:
+        for unit, quantity in holders:
+            mall.stock_in(unit, sku, quantity)
+            stocked[(unit, sku)] += quantity
+    customers = [mall.customer("600.00") for _ in range(12)]
+    opening = 600_00 * len(customers)
+
+    chaos, sampler = Chaos(mall, redis_server), StockSampler(mall)
+    threads = [threading.Thread(target=chaos.run), threading.Thread(target=sampler.run)]
+    for t in threads:
+        t.start()
+
+    accepted: list[tuple[str, str]] = []
+    rejected = Counter()
+    lock = threading.Lock()
+    rng = random.Random(7)
+    plan = [
+        (rng.choice(customers)[0], rng.sample(products, rng.choice([1, 1, 2])), rng.random()) for _ in range(ORDERS)
+    ]
+
+    # Spread the load over at least ~12 s, so the chaos strikes while orders are in flight.
+    pause = 12.0 * CLIENTS / ORDERS
+
+    def shop(part):
+        for token, items, luck in part:
+            time.sleep(pause * rng.random() * 2)
+            city = "Guilin" if luck < 0.2 else "Nanning"
+            status, answer = mall.place(token, [(sku, 1 + int(luck * 10) % 2) for sku, _ in items], city=city)
+            if status == 202:
+                with lock:
+                    accepted.append((token, answer["number"]))
+                if luck > 0.93:
+                    mall.call("POST", f"/api/orders/{answer['number']}/cancel", {}, token)
+            else:
+                rejected[status] += 1
+
+    clients = [threading.Thread(target=shop, args=(plan[i::CLIENTS],)) for i in range(CLIENTS)]
+    started = time.monotonic()
+    for c in clients:
+        c.start()
+    for c in clients:
+        c.join()
+    load_seconds = time.monotonic() - started
+    # Every kind of fault must have fired at least once before the chaos stops.
+    while chaos.kills < 2 or chaos.redis_restarts < 1 or len(chaos.poison) < 3:
+        time.sleep(0.5)
+    chaos.done.set()
+    threads[0].join()
+
+    # Drain: every accepted order must settle (ready to ship, cancelled, or waiting for stock).
+    numbers = [n for _, n in accepted]
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        states = dict(query(mall, "orders", "SELECT number, status FROM orders WHERE number = ANY(:n)", n=numbers))
+        unsettled = [n for n in numbers if states.get(n) not in SETTLED]
+        cancelled = [n for n in numbers if states.get(n) == "cancelled"]
+        still_held = query(
+            mall, "stores", "SELECT 1 FROM reservations WHERE status = 'held' AND \"order\" = ANY(:n)", n=cancelled
+        )
+        if not unsettled and not still_held:
+            break
+        time.sleep(2)
+    sampler.done.set()
+    threads[1].join()
+
+    # The checker, from each service's own database.
+    states = dict(query(mall, "orders", "SELECT number, status FROM orders WHERE number = ANY(:n)", n=numbers))
+    lost = [n for n in numbers if states.get(n) not in SETTLED]
+    debits = query(
+        mall,
+        "billing",
+        'SELECT "order", count(*) FROM wallet_movements WHERE "order" = ANY(:n) '
+        'AND delta_cents < 0 GROUP BY "order" HAVING count(*) > 1',
+        n=numbers,
+    )
+    captured = {
+        row[0]
+        for row in query(
+            mall,
+            "billing",
+            'SELECT "order" FROM payments WHERE captured_at IS NOT NULL AND "order" = ANY(:n)',
+            n=numbers,
+        )
+    }
+    reserved = {
+        row[0]
+        for row in query(mall, "stores", 'SELECT DISTINCT "order" FROM reservations WHERE "order" = ANY(:n)', n=numbers)
+    }
+    charged_without_reservation = sorted(captured - reserved)
+    stock_now = query(mall, "stores", "SELECT unit, sku, on_hand, reserved FROM stock")
+    held = Counter()
+    for unit, sku, qty, order in query(
+        mall, "stores", "SELECT unit, sku, quantity, \"order\" FROM reservations WHERE status = 'held'"
+    ):
+        held[(unit, sku)] += qty
+        assert states.get(order) not in ("cancelled",) or order not in numbers, f"{order} cancelled but holds stock"
+    mismatched = [(u, s, r, held[(u, s)]) for u, s, _, r in stock_now if (u, s) in stocked and r != held[(u, s)]]
+    oversold = [(u, s) for u, s, on_hand, r in stock_now if on_hand < 0 or r < 0 or r > on_hand]
+    money_now = sum(row[0] for row in query(mall, "billing", "SELECT balance_cents FROM wallets"))
+    kept = sum(
+        row[0]
+        for row in query(
+            mall, "billing", "SELECT amount_cents - refunded_cents FROM payments WHERE captured_at IS NOT NULL"
+        )
+    )
+    dead = {row[0] for service in SERVICES for row in query(mall, service, "SELECT message_id FROM dead_letters")}
+    duplicates = sum(
+        row[0] or 0 for service in SERVICES for row in query(mall, service, "SELECT sum(duplicates) FROM inbox")
+    )
+    print(
+        f"\nfaults: load {load_seconds:.1f}s, {len(accepted)} accepted, rejected {dict(rejected)}, "
+        f"{chaos.kills} workers killed, {chaos.redis_restarts} Redis restarts, {len(chaos.poison)} poison, "
+        f"{sampler.samples} stock samples, statuses {dict(Counter(states.values()))}"
+    )
+    print(
+        f"faults: orders={len(numbers)} lost={len(lost)} double_charged={len(debits)} "
+        f"oversold={len(oversold) + len(sampler.violations)} dead_lettered={len(dead)} "
+        f"duplicates_dropped={duplicates}"
+    )
+
+    assert not lost, f"orders that never settled: {lost[:10]}"
+    assert not debits, f"charged twice: {debits[:10]}"
+    assert not charged_without_reservation, f"charged without a reservation: {charged_without_reservation[:10]}"
+    assert not oversold and not sampler.violations, (oversold, sampler.violations[:10])
+    assert not mismatched, f"reservations do not match live orders: {mismatched[:10]}"
+    assert money_now + kept == opening, "money appeared or vanished"
+    assert set(chaos.poison) <= dead, "a poison message is not in the dead-letter table"
+    assert duplicates > 0, "no duplicate was dropped: the faults did not fire"
+    assert chaos.kills > 0 and sampler.samples > 0
+    assert len(accepted) == ORDERS, f"the gateway refused orders under fire: {dict(rejected)}"
