@@ -6,6 +6,7 @@ operation's request and response schemas (the same marshmallow schemas the views
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -49,9 +50,26 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "staff.picked_up": {"body": s.PickUp, "ok": (200, s.DeliveryOut), "errors": (404, 409)},
     "staff.delivered": {"body": s.Handover, "ok": (200, s.DeliveryOut), "errors": (404, 409)},
     "staff.check_order": {"ok": (200, s.OrderOut), "errors": (404, 409)},
-    "webhooks.kuaidi100": {"form": ("param", "sign"), "ok": (200, s.PartnerAck), "errors": (400, 401, 404)},
-    "webhooks.aftership": {"raw": True, "ok": (200, None), "errors": (400, 401, 404)},
+    "webhooks.kuaidi100": {"form": ("param", "sign"), "ok": (200, s.PartnerAck), "errors": (400, 401, 404, 422)},
+    "webhooks.aftership": {"body": s.AfterShipPush, "raw": True, "ok": (200, None), "errors": (400, 401, 404)},
     "docs.openapi": {"ok": (200, None)},
+}
+
+#: A Kuaidi100 push as it arrives (form fields); `sign` is MD5(param + salt), upper-case hex.
+KUAIDI100_EXAMPLE = {
+    "param": json.dumps(
+        {
+            "status": "polling",
+            "lastResult": {
+                "state": "3",
+                "ischeck": "1",
+                "com": "shunfeng",
+                "nu": "SF1234567890",
+                "data": [{"context": "Signed for", "time": "2026-11-24 10:00:00", "ftime": "2026-11-24 10:00:00"}],
+            },
+        }
+    ),
+    "sign": "<upper-case hex MD5 of param + salt>",
 }
 
 _CONVERTER = re.compile(r"<(?:(?P<kind>[a-z]+):)?(?P<name>\w+)>")
@@ -105,6 +123,7 @@ def _operation(app: Flask, endpoint: str, method: str, path_params: list) -> dic
     }
     if roles is not None:
         operation["security"] = [{"bearer": []}]
+        operation["x-roles"] = list(roles)  # empty: any logged-in caller
         if roles:
             operation["description"] += f"\n\nRoles: {', '.join(roles)}."
     if "query" in meta:
@@ -116,7 +135,12 @@ def _operation(app: Flask, endpoint: str, method: str, path_params: list) -> dic
     if "body" in meta:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": meta["body"]}}}
     if "form" in meta:
-        form = {"type": "object", "properties": {name: {"type": "string"} for name in meta["form"]}}
+        form = {
+            "type": "object",
+            "properties": {name: {"type": "string"} for name in meta["form"]},
+            "required": list(meta["form"]),
+            "example": KUAIDI100_EXAMPLE,
+        }
         operation["requestBody"] = {
             "required": True,
             "content": {"application/x-www-form-urlencoded": {"schema": form}},
@@ -125,7 +149,10 @@ def _operation(app: Flask, endpoint: str, method: str, path_params: list) -> dic
         operation["parameters"].append(
             {"in": "header", "name": "aftership-hmac-sha256", "required": True, "schema": {"type": "string"}}
         )
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+        operation["requestBody"] = operation.get("requestBody") or {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
     return operation
 
 

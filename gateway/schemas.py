@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from marshmallow import EXCLUDE, ValidationError, fields, pre_load, validate, validates_schema
 from marshmallow import Schema as _Schema
 
@@ -16,27 +18,65 @@ PASSWORD = validate.Length(min=8, max=256, error="At least 8 characters.")
 
 
 MAX_ID = 2**31 - 1
+EXAMPLE_SKU = "TEA-LONGJING-250G"  # the OpenAPI document's example product (API.md's)
 MAX_CENTS = 10**10  # 100 million yuan: more is a typo, not a price
 
 
-def _has_nul(value) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
+def _bad_text(value) -> str | None:
+    """Why some string in a loaded JSON value cannot be stored, or None.
+
+    NUL is refused by PostgreSQL; a lone surrogate ("\\ud800", valid JSON) cannot be encoded as UTF-8 by
+    any database or inner call. Walked without recursion: JSON may nest as deep as the parser allows.
+    """
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return "Text must not contain NUL characters."
+            if _SURROGATE.search(item):
+                return "Text must be valid Unicode (no lone surrogates)."
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return None
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Schema(_Schema):
-    """Every gateway schema refuses NUL characters anywhere (databases do too, with a 500)."""
+    """Every gateway schema refuses text no database takes: NUL characters and lone surrogates (else a 500)."""
 
     @pre_load
-    def _refuse_nul(self, data, **_):
-        if _has_nul(data):
-            raise ValidationError("Text must not contain NUL characters.", "_schema")
+    def _refuse_bad_text(self, data, **_):
+        reason = _bad_text(data)
+        if reason:
+            raise ValidationError(reason, "_schema")
         return data
+
+
+class Amount(Money):
+    """Money as API.md writes it: `"12.50"` (or a whole number); no exponents, spaces or non-ASCII digits.
+
+    A bare Decimal takes "1e999999", which cannot be put in cents (decimal.InvalidOperation, a 500).
+    """
+
+    PATTERN = re.compile(r"[+-]?[0-9]{1,13}(\.[0-9]{1,2})?")
+    LIMIT = 10**13
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {}).setdefault("pattern", r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not self.PATTERN.fullmatch(value):
+            raise self.make_error("invalid")
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= self.LIMIT:
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
 
 
 def _text(max_length: int, **kwargs) -> fields.String:
@@ -102,7 +142,7 @@ class StaffAccount(Schema):
     password = fields.String(required=True, validate=PASSWORD)
     role = fields.String(required=True, validate=validate.OneOf([r for r in ROLES if r != "customer"]))
     unit = fields.String(load_default=None, allow_none=True, validate=UNIT_CODE)
-    email = fields.Email(load_default=None, allow_none=True)
+    email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
     phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
 
     @validates_schema(skip_on_field_errors=False)
@@ -150,7 +190,7 @@ class UnitIn(Schema):
 class ProductIn(Schema):
     sku = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"))
     name = _text(200, required=True)
-    price = Money(required=True, positive=True, validate=validate.Range(max=MAX_CENTS))
+    price = Amount(required=True, positive=True, validate=validate.Range(max=MAX_CENTS))
     category = _text(64, required=True)
     manufacturer = _text(100, required=True)
     supplier = _text(100, required=True)
@@ -173,8 +213,8 @@ class ProductSearch(Query):
     q = fields.String(validate=validate.Length(max=100))
     category = fields.String(validate=validate.Length(max=64))
     manufacturer = fields.String(validate=validate.Length(max=100))
-    min_price = Money(validate=validate.Range(min=0, max=MAX_CENTS))
-    max_price = Money(validate=validate.Range(min=0, max=MAX_CENTS))
+    min_price = Amount(validate=validate.Range(min=0, max=MAX_CENTS))
+    max_price = Amount(validate=validate.Range(min=0, max=MAX_CENTS))
     sort = fields.String(validate=validate.OneOf(["price", "-price", "newest", "hot"]))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
@@ -229,7 +269,7 @@ class WalletOut(Schema):
 
 
 class BalanceAdjustment(Schema):
-    delta = Money(required=True, validate=validate.Range(min=-MAX_CENTS, max=MAX_CENTS))
+    delta = Amount(required=True, validate=validate.Range(min=-MAX_CENTS, max=MAX_CENTS))
     reason = _text(150, required=True)
 
     @validates_schema
@@ -247,17 +287,17 @@ class MemberBalanceOut(Schema):
 
 
 class OrderItemIn(Schema):
-    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    quantity = WholeNumber(required=True, validate=validate.Range(min=1, max=100_000))
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64), metadata={"example": EXAMPLE_SKU})
+    quantity = WholeNumber(required=True, validate=validate.Range(min=1, max=100_000), metadata={"example": 1})
 
 
 class AddressIn(Schema):
-    name = _text(100, required=True)
-    phone = _text(32, required=True)
-    city = _text(64, required=True)
-    line = _text(200, required=True)
-    lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90))
-    lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180))
+    name = _text(100, required=True, metadata={"example": "Li Ming"})
+    phone = _text(32, required=True, metadata={"example": "13800000000"})
+    city = _text(64, required=True, metadata={"example": "Nanning"})
+    line = _text(200, required=True, metadata={"example": "1 Minzu Ave"})
+    lat = fields.Float(required=True, validate=validate.Range(min=-90, max=90), metadata={"example": 22.82})
+    lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180), metadata={"example": 108.33})
 
 
 class OrderIn(Schema):
@@ -267,7 +307,9 @@ class OrderIn(Schema):
         validate=validate.Length(min=1, max=100, error="An order has 1 to 100 items."),
     )
     address = fields.Nested(AddressIn, required=True)
-    payment_method = fields.String(required=True, validate=validate.OneOf(["balance", "online", "cod"]))
+    payment_method = fields.String(
+        required=True, validate=validate.OneOf(["balance", "online", "cod"]), metadata={"example": "balance"}
+    )
 
 
 class OrderPlaced(Schema):

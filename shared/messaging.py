@@ -131,7 +131,8 @@ class UnitOfWork:
             type=type_,
             payload=payload,
             sender=self.service,
-            correlation_id=correlation_id or self.correlation_id,
+            # A message about an order correlates by its number, whoever's transaction sends it (sweeps too).
+            correlation_id=correlation_id or str(payload.get("order") or self.correlation_id),
             causation_id=self.cause.id if self.cause else None,
         )
         body = json.dumps(envelope.dump())
@@ -187,31 +188,44 @@ class Relay:
         if self.duplicate_rate and random.random() < self.duplicate_rate:
             self.celery.send_task(row.task, args=[body], queue=row.queue)
 
+    def _claimable(self, session: Session, query):
+        # Row locks that the other publisher skips: the fast path and the sweep never send one row twice.
+        if session.bind.dialect.name == "postgresql":
+            return query.with_for_update(skip_locked=True)
+        return query  # SQLite: the transaction holds the database's write lock (BEGIN IMMEDIATE)
+
     def publish(self, ids: list[int]) -> int:
-        """The fast path right after a commit; failures are left for `sweep`."""
+        """The fast path right after a commit; what it cannot send is left for `sweep`."""
         if not ids:
             return 0
         outbox = self.tables.outbox
         done: list[int] = []
-        try:
-            with self.db.session() as session:
+        with self.db.session() as session:
+            try:
                 with session.begin():
                     rows = session.execute(
-                        select(outbox).where(outbox.c.id.in_(ids), outbox.c.published_at.is_(None))
+                        self._claimable(
+                            session,
+                            select(outbox).where(outbox.c.id.in_(ids), outbox.c.published_at.is_(None)),
+                        )
                     ).all()
-                # Publish outside any transaction: no database lock is held while the broker answers.
-                for row in rows:
-                    self._publish_row(row)
-                    done.append(row.id)
-                with session.begin():
-                    session.execute(update(outbox).where(outbox.c.id.in_(done)).values(published_at=now()))
-        except Exception as exc:  # the sweep publishes what is left; the message is safe in the outbox
-            log.warning(
-                "outbox: fast publish stopped after %d of %d (%s); the sweep sends the rest", len(done), len(ids), exc
-            )
+                    try:
+                        for row in rows:
+                            self._publish_row(row)
+                            done.append(row.id)
+                    finally:  # what did go out is marked, even when the broker failed halfway
+                        if done:
+                            session.execute(update(outbox).where(outbox.c.id.in_(done)).values(published_at=now()))
+            except Exception as exc:  # the message is safe in the outbox; the sweep sends it
+                log.warning(
+                    "outbox: fast publish stopped after %d of %d (%s); the sweep sends the rest",
+                    len(done),
+                    len(ids),
+                    exc,
+                )
         return len(done)
 
-    def sweep(self, older_than: float = 2.0, limit: int = 500) -> int:
+    def sweep(self, older_than: float = 5.0, limit: int = 500) -> int:
         """Publish rows the fast path missed (broker down, process killed between commit and publish)."""
         outbox = self.tables.outbox
         cutoff = now() - timedelta(seconds=older_than)
@@ -223,9 +237,7 @@ class Relay:
                 .order_by(outbox.c.id)
                 .limit(limit)
             )
-            if session.bind.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            for row in session.execute(query).all():
+            for row in session.execute(self._claimable(session, query)).all():
                 self._publish_row(row)
                 session.execute(update(outbox).where(outbox.c.id == row.id).values(published_at=now()))
                 published += 1

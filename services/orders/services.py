@@ -222,7 +222,16 @@ def stock_reserved(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -
     order = _lock(uow.session, event["order"])
     f = _fulfilment(order, event["fulfilment_id"])
     if f.unit != event["unit"]:
-        return  # a late answer from a unit we already moved away from; its release follows below
+        # A late answer from a unit we already moved away from (it was short, or silent until the sweep
+        # rerouted it, and then reserved for a re-sent check): that unit now holds stock no one else
+        # will ever free. Give it back there; the fulfilment itself stays with its current unit, and
+        # the `stock.released` that follows is ignored by `stock_released` (the unit does not match).
+        uow.send(
+            "stores.release_stock",
+            {"order": order.number, "fulfilment_id": f.id, "unit": event["unit"], "reason": "rerouted to another unit"},
+        )
+        _note(uow.session, order, f"{event['unit']} reserved after the order moved to {f.unit}: released there")
+        return
     if order.status == "cancelled" or f.status in (RELEASING, CANCELLED):
         _send_release(uow, f, "order cancelled", settings)
         return

@@ -65,7 +65,9 @@ class Reservation(Base):
     """Stock held for one line of a fulfilment: held, then issued when packed, or released on cancel."""
 
     __tablename__ = "reservations"
-    __table_args__ = (UniqueConstraint("fulfilment_id", "sku", name="uq_reservations_fulfilment_sku"),)
+    # Per unit: a fulfilment moved to another branch (a short or silent unit) may hold stock at both
+    # for a moment, until the saga releases the one it moved away from.
+    __table_args__ = (UniqueConstraint("fulfilment_id", "unit", "sku", name="uq_reservations_fulfilment_unit_sku"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order: Mapped[str] = mapped_column(String(32), index=True)

@@ -287,7 +287,11 @@ def release_stock(uow: UnitOfWork, command: dict[str, Any]) -> None:
     unit = _unit_or_permanent(session, command["unit"])
     fulfilment_id = command["fulfilment_id"]
     # Lock the task first, as completing a task does, so that packing and releasing never cross.
-    task = session.scalar(select(PackingTask).where(PackingTask.fulfilment_id == fulfilment_id).with_for_update())
+    task = session.scalar(
+        select(PackingTask)
+        .where(PackingTask.fulfilment_id == fulfilment_id, PackingTask.unit == unit.code)
+        .with_for_update()
+    )
     if task is not None and task.status == "open":
         task.status = "cancelled"
     reservations = session.scalars(

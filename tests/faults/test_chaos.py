@@ -111,8 +111,11 @@ def chaos_mall():
         extra={
             "MALL_BROKER_URL": redis_server.url,
             "MALL_FAULT_DUPLICATE_RATE": "0.1",
-            "MALL_REPLY_DEADLINE_SECONDS": "3",
-            "MALL_VISIBILITY_TIMEOUT": "8",
+            # Short enough that lost commands are re-sent within the drain, long enough not to flood
+            # the queues with re-sends while a restarted worker catches up.
+            "MALL_REPLY_DEADLINE_SECONDS": "10",
+            # Longer than the longest retry countdown (30 s): a delayed retry is not restored as a copy.
+            "MALL_VISIBILITY_TIMEOUT": "40",
         },
     )
     yield mall, redis_server

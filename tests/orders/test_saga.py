@@ -276,3 +276,37 @@ def test_an_invalid_cancel_body_gets_422(orders, client):
     place(orders)
     response = client.post("/internal/orders/M20261124AAAAAA/cancel", json={"reason": ""})
     assert response.status_code == 422 and "reason" in response.json["error"]["fields"]
+
+
+def test_a_unit_that_answers_after_the_saga_moved_on_gets_its_reservation_released(orders, client, stock):
+    stock += [
+        {"unit": "SM-MINZU", "sku": "RICE-5KG", "kind": "branch", "available": 5, "lat": 22.82, "lon": 108.37},
+        {"unit": "SM-GUOMAO", "sku": "RICE-5KG", "kind": "branch", "available": 5, "lat": 22.9, "lon": 108.5},
+    ]
+    place(orders, RICE)
+    fid = fulfilment_ids(client)["SM-MINZU"]
+    reply(
+        orders,
+        "stock.short",
+        fulfilment_id=fid,
+        unit="SM-MINZU",
+        short=[{"sku": "RICE-5KG", "requested": 1, "available": 0}],
+        purchase_notice=None,
+    )
+    reply(orders, "stock.reserved", fulfilment_id=fid, unit="SM-GUOMAO")
+    reply(orders, "stock.reserved", fulfilment_id=fid, unit="SM-MINZU")  # a late, repeated answer
+    [release] = payloads(orders, "stores.release_stock")
+    assert release["unit"] == "SM-MINZU"
+    assert len(payloads(orders, "billing.take_payment")) == 1
+    assert order_view(client)["fulfilments"][0]["unit"] == "SM-GUOMAO"
+
+
+def test_a_command_re_sent_by_the_sweep_carries_the_order_number(orders, client):
+    from services.orders import services
+    from shared.messaging import now
+
+    place(orders)
+    later = now() + timedelta(seconds=orders.settings.reply_deadline_seconds + 1)
+    with orders.unit_of_work("sweep") as uow:
+        services.sweep_deadlines(uow, orders.settings, at=later)
+    assert {m["correlation_id"] for m in sent(orders, "stores.check_stock")} == {"M20261124AAAAAA"}

@@ -107,7 +107,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_reservations")),
-        sa.UniqueConstraint("fulfilment_id", "sku", name="uq_reservations_fulfilment_sku"),
+        sa.UniqueConstraint("fulfilment_id", "unit", "sku", name="uq_reservations_fulfilment_unit_sku"),
     )
     with op.batch_alter_table("reservations", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_reservations_fulfilment_id"), ["fulfilment_id"], unique=False)
