@@ -6,11 +6,10 @@ import logging
 from typing import Any
 
 from flask import Flask
-from flask.json.provider import DefaultJSONProvider
 from werkzeug.routing import IntegerConverter
 
 from shared.http import ServiceUnavailable
-from shared.web import error_body, install_error_handlers
+from shared.web import SafeJSON, error_body, install_error_handlers
 
 from . import services
 from .api import admin, people, shop, staff
@@ -30,20 +29,10 @@ class IdConverter(IntegerConverter):
         super().__init__(map, min=1, max=2**31 - 1)
 
 
-class GatewayJSON(DefaultJSONProvider):
-    """Flask's JSON, where a body nested too deeply to parse is invalid JSON (a 400), not a RecursionError."""
-
-    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
-        try:
-            return super().loads(s, **kwargs)
-        except RecursionError as exc:
-            raise ValueError("JSON nested too deeply") from exc
-
-
 def create_app(test_config: dict[str, Any] | None = None, inner: Any = None) -> Flask:
     """The gateway app; `inner` replaces the inner services' client (tests pass a fake)."""
     app = Flask("gateway", static_folder=None)
-    app.json = GatewayJSON(app)
+    app.json = SafeJSON(app)
     app.config.update(
         ALIPAY_GATEWAY_URL="https://openapi.alipay.com/gateway.do",
         MAX_CONTENT_LENGTH=1024 * 1024,

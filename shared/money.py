@@ -2,26 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from marshmallow import ValidationError, fields
 
 CENT = Decimal("0.01")
+#: What an amount of money looks like at the edge: "12.50", "-3", "1250.5"; no exponents, spaces or other digits.
+AMOUNT = re.compile(r"[+-]?[0-9]{1,13}(\.[0-9]{1,2})?")
+#: Ten trillion yuan: far beyond any order or balance, and well inside a 64-bit count of cents.
+LIMIT_CENTS = 10**15
 
 
 def to_cents(value: str | Decimal | int) -> int:
     """Parse a decimal amount ("12.5", Decimal("12.50")) into integer cents; refuse floats and sub-cents."""
     if isinstance(value, bool) or isinstance(value, float):
         raise ValueError("money must be a decimal string, never a float")
+    if isinstance(value, str) and not AMOUNT.fullmatch(value):
+        raise ValueError(f'not an amount of money such as "12.50": {value!r}')
     try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation as exc:
+        amount = Decimal(str(value))
+        if not amount.is_finite() or amount != amount.quantize(CENT):
+            raise ValueError(f"money has at most two decimal places: {value!r}")
+        cents = int(amount.quantize(CENT) * 100)
+    except InvalidOperation as exc:  # "1e999999" and the like cannot be put in cents
         raise ValueError(f"not an amount of money: {value!r}") from exc
-    if not amount.is_finite():
-        raise ValueError(f"not an amount of money: {value!r}")
-    if amount != amount.quantize(CENT):
-        raise ValueError(f"money has at most two decimal places: {value!r}")
-    return int(amount.quantize(CENT) * 100)
+    if abs(cents) >= LIMIT_CENTS:
+        raise ValueError(f"amount out of range: {value!r}")
+    return cents
 
 
 def format_cents(cents: int) -> str:
@@ -43,6 +51,7 @@ class Money(fields.Field):
 
     def __init__(self, *, positive: bool = False, **kwargs):
         self.positive = positive
+        kwargs.setdefault("metadata", {}).setdefault("pattern", r"^-?[0-9]{1,13}(\.[0-9]{1,2})?$")
         super().__init__(**kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from flask import Flask, current_app, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
 
@@ -30,6 +31,18 @@ def not_found(what: str) -> ApiError:
 
 def conflict(code: str, message: str) -> ApiError:
     return ApiError(409, code, message)
+
+
+class SafeJSON(DefaultJSONProvider):
+    """Flask's JSON, where a body nested too deeply to parse is invalid JSON (a 400), not a RecursionError (500)."""
+
+    ensure_ascii = False
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError as exc:
+            raise ValueError("JSON nested too deeply") from exc
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict[str, Any]:
@@ -110,6 +123,8 @@ def require_service_token(app: Flask) -> None:
 def service_app(name: str, runtime, blueprint, test_config: dict | None = None) -> Flask:
     """The Flask app of an inner service: its blueprint, the service token, the error shape, /health."""
     app = Flask(name)
+    app.json = SafeJSON(app)
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
     app.config["SERVICE_TOKEN"] = runtime.settings.service_token
     app.config.update(test_config or {})
     app.extensions["runtime"] = runtime
