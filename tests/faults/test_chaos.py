@@ -223,8 +223,8 @@ def test_no_order_is_lost_charged_twice_or_oversold_under_fire(chaos_mall):
         for unit, quantity in holders:
             mall.stock_in(unit, sku, quantity)
             stocked[(unit, sku)] += quantity
-    customers = [mall.customer("600.00") for _ in range(12)]
-    opening = 600_00 * len(customers)
+    customers = [mall.customer("3000.00") for _ in range(12)]
+    opening = 3000_00 * len(customers)
 
     chaos, sampler = Chaos(mall, redis_server), StockSampler(mall)
     threads = [threading.Thread(target=chaos.run), threading.Thread(target=sampler.run)]
