@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.orm import Session
@@ -119,7 +120,8 @@ class UnitOfWork:
     tables: MessagingTables
     correlation_id: str
     cause: Envelope | None = None
-    sent: list[int] = field(default_factory=list)
+    #: The outbox rows this transaction wrote: (row id, task, queue, body), published from memory after commit.
+    sent: list[tuple[int, str, str, str]] = field(default_factory=list)
 
     def send(self, type_: str, payload: dict[str, Any], *, correlation_id: str | None = None) -> Envelope:
         """Write a message to the outbox in this transaction; it is published after the commit."""
@@ -148,26 +150,41 @@ class UnitOfWork:
                     created_at=now(),
                 )
             )
-            self.sent.append(result.inserted_primary_key[0])
+            self.sent.append(
+                (result.inserted_primary_key[0], mt.task_name(consumer), queue_for(consumer, payload), body)
+            )
         return envelope
 
     def record_receipt(self, envelope: Envelope) -> None:
-        """Claim this message in the inbox; raises Duplicate when it was handled before."""
-        seen = self.session.execute(
-            select(self.tables.inbox.c.message_id).where(self.tables.inbox.c.message_id == envelope.id)
-        ).first()
-        if seen:
-            raise Duplicate(envelope.id)
-        self.session.execute(
-            insert(self.tables.inbox).values(
-                message_id=envelope.id,
-                type=envelope.type,
-                correlation_id=envelope.correlation_id,
-                received_at=now(),
-                duplicates=0,
-            )
+        """Claim this message in the inbox; raises Duplicate when it was handled before.
+
+        One INSERT .. ON CONFLICT DO NOTHING: a second copy (even one racing the first on another worker,
+        which waits for the first's commit on the unique key) inserts nothing.
+        """
+        dialect = self.session.bind.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        elif dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        else:  # pragma: no cover - the mall runs on PostgreSQL or SQLite
+            upsert = None
+        values = dict(
+            message_id=envelope.id,
+            type=envelope.type,
+            correlation_id=envelope.correlation_id,
+            received_at=now(),
+            duplicates=0,
         )
-        self.session.flush()
+        if upsert is None:
+            self.session.execute(insert(self.tables.inbox).values(**values))
+            return
+        # RETURNING, not rowcount: whether a row came back is unambiguous on every driver.
+        inbox = self.tables.inbox
+        inserted = self.session.execute(
+            upsert(inbox).values(**values).on_conflict_do_nothing().returning(inbox.c.message_id)
+        ).first()
+        if inserted is None:
+            raise Duplicate(envelope.id)
 
 
 class Relay:
@@ -182,47 +199,48 @@ class Relay:
         #: twice, as a broker redelivery or a relay crash after publish would. 0 in production.
         self.duplicate_rate = duplicate_rate
 
-    def _publish_row(self, row) -> None:
-        body = json.loads(row.body)
-        self.celery.send_task(row.task, args=[body], queue=row.queue)
+    def _send(self, task: str, queue: str, body: str) -> None:
+        message = json.loads(body)
+        self.celery.send_task(task, args=[message], queue=queue)
         if self.duplicate_rate and random.random() < self.duplicate_rate:
-            self.celery.send_task(row.task, args=[body], queue=row.queue)
+            self.celery.send_task(task, args=[message], queue=queue)
+
+    def _publish_row(self, row) -> None:
+        self._send(row.task, row.queue, row.body)
 
     def _claimable(self, session: Session, query):
-        # Row locks that the other publisher skips: the fast path and the sweep never send one row twice.
+        # Row locks another sweeping process skips (web and worker of one service both sweep).
         if session.bind.dialect.name == "postgresql":
             return query.with_for_update(skip_locked=True)
         return query  # SQLite: the transaction holds the database's write lock (BEGIN IMMEDIATE)
 
-    def publish(self, ids: list[int]) -> int:
-        """The fast path right after a commit; what it cannot send is left for `sweep`."""
-        if not ids:
+    def publish(self, sent: list[tuple[int, str, str, str]]) -> int:
+        """The fast path right after a commit: publish what the transaction wrote, then mark it published.
+
+        It reads nothing back (the unit of work kept the rows), and marks with one UPDATE whose loss only
+        costs a duplicate the inbox drops: so on PostgreSQL it does not wait for the disk
+        (synchronous_commit off). What it cannot send stays unpublished and the sweep sends it.
+        """
+        if not sent:
             return 0
         outbox = self.tables.outbox
         done: list[int] = []
-        with self.db.session() as session:
+        try:
+            for row_id, task, queue, body in sent:
+                self._send(task, queue, body)
+                done.append(row_id)
+        except Exception as exc:  # the message is safe in the outbox; the sweep sends it
+            log.warning(
+                "outbox: fast publish stopped after %d of %d (%s); the sweep sends the rest", len(done), len(sent), exc
+            )
+        if done:
             try:
-                with session.begin():
-                    rows = session.execute(
-                        self._claimable(
-                            session,
-                            select(outbox).where(outbox.c.id.in_(ids), outbox.c.published_at.is_(None)),
-                        )
-                    ).all()
-                    try:
-                        for row in rows:
-                            self._publish_row(row)
-                            done.append(row.id)
-                    finally:  # what did go out is marked, even when the broker failed halfway
-                        if done:
-                            session.execute(update(outbox).where(outbox.c.id.in_(done)).values(published_at=now()))
-            except Exception as exc:  # the message is safe in the outbox; the sweep sends it
-                log.warning(
-                    "outbox: fast publish stopped after %d of %d (%s); the sweep sends the rest",
-                    len(done),
-                    len(ids),
-                    exc,
-                )
+                with self.db.session() as session, session.begin():
+                    if session.bind.dialect.name == "postgresql":
+                        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                    session.execute(update(outbox).where(outbox.c.id.in_(done)).values(published_at=now()))
+            except Exception as exc:  # unmarked rows are sent again by the sweep: a duplicate, not a loss
+                log.warning("outbox: could not mark %d published (%s)", len(done), exc)
         return len(done)
 
     def sweep(self, older_than: float = 5.0, limit: int = 500) -> int:
