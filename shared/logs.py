@@ -45,3 +45,8 @@ def setup_logging(process_name: str, level: str | None = None) -> None:
     root.setLevel(level or os.environ.get("MALL_LOG_LEVEL", "INFO"))
     for noisy in ("waitress", "urllib3", "sqlalchemy.engine"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Celery's own "received" and "succeeded" lines repeat the consumer's one line per message (which
+    # carries the order number and the outcome), and formatting them (a repr of every argument) was a
+    # visible share of a worker's CPU. Its warnings and errors still show.
+    for chatty in ("celery.worker.strategy", "celery.app.trace"):
+        logging.getLogger(chatty).setLevel(logging.WARNING)
