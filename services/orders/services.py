@@ -365,7 +365,9 @@ def parcel_packed(uow: UnitOfWork, event: dict[str, Any], settings: Settings) ->
     f.status, f.slip_no = PACKED, event["slip_no"]
     _note(uow.session, order, f"packed at {f.unit}, slip {f.slip_no}")
     _send_arrange_delivery(uow, order, f, settings)
-    if all(x.status in (PACKED, SHIPPING, DELIVERED) for x in order.fulfilments):
+    # Only from packing: when another unit's parcel was already handed over the order is shipping,
+    # and the last parcel being packed must not move it back to ready_to_ship.
+    if order.status == "packing" and all(x.status in (PACKED, SHIPPING, DELIVERED) for x in order.fulfilments):
         order.status = "ready_to_ship"
         _note(uow.session, order, "ready to ship")
 
@@ -373,6 +375,13 @@ def parcel_packed(uow: UnitOfWork, event: dict[str, Any], settings: Settings) ->
 def shipment_booked(uow: UnitOfWork, event: dict[str, Any]) -> None:
     order = _lock(uow.session, event["order"])
     f = _fulfilment(order, event["fulfilment_id"])
+    if order.status == "cancelled":
+        # The booking overtook the cancel (arrange_delivery retried or redelivered after logistics had
+        # already answered our cancel_delivery with "nothing booked"): a pickup now stands for a
+        # cancelled order. Withdraw it again; logistics answers shipment.cancelled and stops there.
+        uow.send("logistics.cancel_delivery", {"order": order.number, "fulfilment_id": f.id})
+        _note(uow.session, order, f"delivery from {f.unit} booked after the cancel: withdrawn again")
+        return
     if f.waiting_for == "logistics.arrange_delivery":
         _done_waiting(f)
     if event["waybill"] and f.waybill is None:
@@ -385,7 +394,10 @@ def shipment_booked(uow: UnitOfWork, event: dict[str, Any]) -> None:
 def shipment_shipped(uow: UnitOfWork, event: dict[str, Any]) -> None:
     order = _lock(uow.session, event["order"])
     f = _fulfilment(order, event["fulfilment_id"])
-    if f.status not in (PACKED,) or order.status == "cancelled":
+    if order.status == "cancelled":
+        _handed_over_after_cancel(uow, order, f, "shipped")
+        return
+    if f.status not in (PACKED,):
         return
     f.status = SHIPPING
     _done_waiting(f)
@@ -397,7 +409,10 @@ def shipment_shipped(uow: UnitOfWork, event: dict[str, Any]) -> None:
 def shipment_delivered(uow: UnitOfWork, event: dict[str, Any]) -> None:
     order = _lock(uow.session, event["order"])
     f = _fulfilment(order, event["fulfilment_id"])
-    if f.status == DELIVERED or order.status == "cancelled":
+    if order.status == "cancelled":
+        _handed_over_after_cancel(uow, order, f, "delivered")
+        return
+    if f.status == DELIVERED:
         return
     f.status = DELIVERED
     _done_waiting(f)
@@ -406,6 +421,16 @@ def shipment_delivered(uow: UnitOfWork, event: dict[str, Any]) -> None:
         order.status = "delivered"
     elif order.status in ("packing", "ready_to_ship"):
         order.status = "shipping"
+
+
+def _handed_over_after_cancel(uow: UnitOfWork, order: Order, f: Fulfilment, what: str) -> None:
+    # The cancel and the courier crossed: the parcel was handed over before logistics heard of the
+    # cancel (orders had not heard of the hand-over either, so it accepted the cancel). The goods are
+    # gone while the stock was released and the refund sent; nothing here can undo that, but it must
+    # not pass silently as it used to: the timeline tells customer service, once per parcel and step.
+    event = f"parcel from {f.unit} {what} after the cancel: customer service alerted to recover it"
+    if not any(e.event == event for e in order.timeline):
+        _note(uow.session, order, event)
 
 
 def _how(event: dict[str, Any]) -> str:
