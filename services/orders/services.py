@@ -303,8 +303,8 @@ def payment_captured(uow: UnitOfWork, event: dict[str, Any], settings: Settings)
     order.payment_deadline_at = None
     if order.status == "cancelled":
         if order.payment_status not in ("refunded", "refunding"):
-            order.payment_status = "refunding"
-            uow.send("billing.refund_payment", {"order": order.number, "reason": "order cancelled"})
+            order.payment_status = "captured"
+            _send_refund(uow, order, "order cancelled", settings)
             _note(uow.session, order, "payment arrived after the cancel: refund requested")
         return
     if order.payment_status == "captured":
@@ -347,6 +347,7 @@ def payment_failed(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -
 
 def payment_refunded(uow: UnitOfWork, event: dict[str, Any]) -> None:
     order = _lock(uow.session, event["order"])
+    order.payment_deadline_at = None
     if order.payment_status == "refunded":
         return
     if event["amount_cents"]:
@@ -470,11 +471,18 @@ def _cancel(uow: UnitOfWork, order: Order, reason: str, settings: Settings, *, r
         if f.status in (RESERVING, RESERVED, AWAITING_STOCK, PACKING, PACKED):
             _send_release(uow, f, reason, settings)
     if refund and order.payment_status == "captured":
-        order.payment_status = "refunding"
-        uow.send("billing.refund_payment", {"order": order.number, "reason": reason})
+        _send_refund(uow, order, reason, settings)
         _note(uow.session, order, "refund requested")
     elif refund and order.payment_status in ("pending", "cod"):
         uow.send("billing.refund_payment", {"order": order.number, "reason": reason})
+
+
+def _send_refund(uow: UnitOfWork, order: Order, reason: str, settings: Settings) -> None:
+    """Ask billing to refund a captured payment, and keep a deadline: a lost refund is sent again."""
+    if order.payment_status == "captured":
+        order.payment_status = "refunding"
+    uow.send("billing.refund_payment", {"order": order.number, "reason": reason})
+    order.payment_deadline_at = now() + timedelta(seconds=settings.reply_deadline_seconds)
 
 
 def confirm_receipt(uow: UnitOfWork, number: str) -> Order:
@@ -563,6 +571,10 @@ def sweep_deadlines(uow: UnitOfWork, settings: Settings, at: datetime | None = N
     ).all()
     for candidate in payments:
         order = _lock(session, candidate.number)
+        if order.payment_status == "refunding":  # billing never confirmed the refund: ask again (idempotent)
+            _send_refund(uow, order, order.cancel_reason or "order cancelled", settings)
+            resent += 1
+            continue
         if order.status == "cancelled" or order.payment_status != "pending":
             order.payment_deadline_at = None
             continue

@@ -310,3 +310,23 @@ def test_a_command_re_sent_by_the_sweep_carries_the_order_number(orders, client)
     with orders.unit_of_work("sweep") as uow:
         services.sweep_deadlines(uow, orders.settings, at=later)
     assert {m["correlation_id"] for m in sent(orders, "stores.check_stock")} == {"M20261124AAAAAA"}
+
+
+def test_a_refund_billing_never_confirms_is_asked_for_again(orders, client):
+    from services.orders import services
+    from shared.messaging import now
+
+    place(orders)
+    reserve_all(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    client.post("/internal/orders/M20261124AAAAAA/cancel", json={"reason": "changed my mind"})
+    later = now() + timedelta(seconds=orders.settings.reply_deadline_seconds + 1)
+    with orders.unit_of_work("sweep") as uow:
+        services.sweep_deadlines(uow, orders.settings, at=later)
+    assert len(payloads(orders, "billing.refund_payment")) == 2
+    reply(orders, "payment.refunded", amount_cents=2500)
+    much_later = later + timedelta(seconds=orders.settings.reply_deadline_seconds * 40)
+    with orders.unit_of_work("sweep") as uow:
+        services.sweep_deadlines(uow, orders.settings, at=much_later)
+    assert len(payloads(orders, "billing.refund_payment")) == 2
+    assert order_view(client)["payment"]["status"] == "refunded"
