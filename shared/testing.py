@@ -66,3 +66,10 @@ def sent(runtime, type_: str | None = None) -> list[dict[str, Any]]:
 
 def payloads(runtime, type_: str) -> list[dict[str, Any]]:
     return [m["payload"] for m in sent(runtime, type_)]
+
+
+def inner_client(runtime, create_app):
+    """A test client of an inner service's app that presents the service token, as the gateway does."""
+    client = create_app({"TESTING": True}).test_client()
+    client.environ_base["HTTP_X_SERVICE_TOKEN"] = runtime.settings.service_token
+    return client

@@ -12,8 +12,6 @@ def billing(use_db):
 @pytest.fixture
 def client(billing):
     from services.billing.app import create_app
+    from shared.testing import inner_client
 
-    app = create_app({"TESTING": True})
-    client = app.test_client()
-    client.environ_base["HTTP_X_SERVICE_TOKEN"] = billing.settings.service_token
-    return client
+    return inner_client(billing, create_app)

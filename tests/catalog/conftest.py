@@ -12,11 +12,9 @@ def catalog(use_db):
 @pytest.fixture
 def client(catalog):
     from services.catalog.app import create_app
+    from shared.testing import inner_client
 
-    app = create_app({"TESTING": True})
-    client = app.test_client()
-    client.environ_base["HTTP_X_SERVICE_TOKEN"] = catalog.settings.service_token
-    return client
+    return inner_client(catalog, create_app)
 
 
 @pytest.fixture

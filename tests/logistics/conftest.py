@@ -23,8 +23,6 @@ def courier(monkeypatch, logistics):
 @pytest.fixture
 def client(logistics, courier):
     from services.logistics.app import create_app
+    from shared.testing import inner_client
 
-    app = create_app({"TESTING": True})
-    client = app.test_client()
-    client.environ_base["HTTP_X_SERVICE_TOKEN"] = logistics.settings.service_token
-    return client
+    return inner_client(logistics, create_app)

@@ -23,7 +23,6 @@ def stock():
 @pytest.fixture
 def client(orders):
     from services.orders.app import create_app
+    from shared.testing import inner_client
 
-    client = create_app({"TESTING": True}).test_client()
-    client.environ_base["HTTP_X_SERVICE_TOKEN"] = orders.settings.service_token
-    return client
+    return inner_client(orders, create_app)

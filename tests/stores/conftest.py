@@ -12,11 +12,9 @@ def stores(use_db):
 @pytest.fixture
 def client(stores):
     from services.stores.app import create_app
+    from shared.testing import inner_client
 
-    app = create_app({"TESTING": True})
-    client = app.test_client()
-    client.environ_base["HTTP_X_SERVICE_TOKEN"] = stores.settings.service_token
-    return client
+    return inner_client(stores, create_app)
 
 
 @pytest.fixture
