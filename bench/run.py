@@ -59,15 +59,28 @@ def mall_pids(mall: Mall) -> list[int]:
     return [int(p) for p in out.stdout.split()]
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
+def cpu_by_process(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) each process has used so far."""
+    out: dict[int, float] = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime + stime
+            out[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
         except (OSError, IndexError):
             pass
-    return total / CLK_TCK
+    return out
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    return sum(cpu_by_process(pids).values())
+
+
+def process_name(pid: int) -> str:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return str(pid)
+    return cmd.split(" -m mall ", 1)[-1] if " -m mall " in cmd else cmd[-40:]
 
 
 def peak_memory(pids: list[int]) -> dict[str, float]:
@@ -324,11 +337,19 @@ def search_latency(mall: Mall, products: int) -> tuple[float, float]:
 
 def load(mall: Mall, tokens: list[str], skus: list[str], orders: int, clients: int) -> dict:
     pids = mall_pids(mall)
-    cpu0 = cpu_seconds(pids)
+    before = cpu_by_process(pids)
     t0 = time.time()
     posted = place_orders(mall, tokens, skus, orders, clients)
     wait_ready(mall, list(posted), timeout=max(120, orders / 2))
-    cpu = cpu_seconds(pids) - cpu0
+    after = cpu_by_process(pids)
+    spent = {pid: after.get(pid, 0.0) - before.get(pid, 0.0) for pid in pids}
+    cpu = sum(spent.values())
+    by_kind: dict[str, float] = defaultdict(float)
+    for pid, seconds in spent.items():
+        name = process_name(pid)
+        by_kind["worker --unit (all units)" if name.startswith("worker --unit") else name] += seconds
+    for name, seconds in sorted(by_kind.items(), key=lambda kv: -kv[1])[:8]:
+        say(f"cpu: {seconds * 1000 / orders:6.1f} ms per order  {name}")
     to_paid, to_ready, last = latencies(mall, posted)
     return {
         "orders": orders,

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from shared.config import Settings, is_local
 from shared.messaging import PermanentError, UnitOfWork, now
@@ -41,11 +41,17 @@ def _note(session: Session, order: Order, event: str) -> None:
 
 
 def _lock(session: Session, number: str) -> Order:
-    order = session.scalar(
-        select(Order)
-        .where(Order.number == number)
-        .options(selectinload(Order.fulfilments).selectinload(Fulfilment.lines), selectinload(Order.lines))
-        .with_for_update()
+    # One statement: the order row locked, its fulfilments and lines joined in (every saga step reads
+    # them). It used to be four (the lock and three select-in loads), the largest share of a step.
+    order = (
+        session.execute(
+            select(Order)
+            .where(Order.number == number)
+            .options(joinedload(Order.fulfilments).joinedload(Fulfilment.lines), joinedload(Order.lines))
+            .with_for_update(of=Order)
+        )
+        .unique()
+        .scalar_one_or_none()
     )
     if order is None:
         raise PermanentError(f"no order {number}")
