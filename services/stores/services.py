@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,8 @@ from shared.messaging import PermanentError, UnitOfWork, now
 from .models import PackingTask, PurchaseNotice, Reservation, Stock, Unit
 
 SLIP_NAMES = {"GD": "hold slip (挂单小票)", "XS": "sales slip (销售小票)"}
+
+log = logging.getLogger("mall.stores")
 
 
 class StoresError(Exception):
@@ -367,6 +370,18 @@ def pack_parcel(uow: UnitOfWork, command: dict[str, Any]) -> None:
         # A repeat: answer a packed parcel again; an open task is with the staff, a cancelled one is over.
         if task.status == "done":
             _send_packed(uow, task)
+        return
+    held = session.scalar(
+        select(Reservation.id).where(
+            Reservation.fulfilment_id == command["fulfilment_id"],
+            Reservation.unit == unit.code,
+            Reservation.status.in_(("held", "issued")),
+        )
+    )
+    if held is None:
+        # The order was cancelled and its stock released before this command arrived (the two can
+        # cross): no staff member should pack goods nobody holds for a customer.
+        log.info("no packing task for fulfilment %s: nothing is reserved for it", command["fulfilment_id"])
         return
     task = PackingTask(
         order=command["order"],

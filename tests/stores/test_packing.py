@@ -109,3 +109,13 @@ def test_tasks_need_a_unit_and_a_known_status(client):
     missing = client.get("/internal/tasks")
     assert missing.status_code == 422 and "unit" in missing.json["error"]["fields"]
     assert client.get("/internal/tasks?unit=DS-COSMETICS&status=lost").status_code == 422
+
+
+def test_a_pack_command_that_arrives_after_the_release_opens_no_task(stores, units, stock_in, client):
+    stock_in("DS-COSMETICS", "LIPSTICK-RED-01", 2)
+    deliver(stores, "stores.check_stock", check(1, "DS-COSMETICS", [("LIPSTICK-RED-01", 1)]))
+    deliver(stores, "stores.release_stock", release())
+    deliver(stores, "stores.pack_parcel", pack(1, "DS-COSMETICS", [("LIPSTICK-RED-01", "Red lipstick", 1)]))
+    assert open_tasks(client, "DS-COSMETICS", "all") == []
+    assert payloads(stores, "parcel.packed") == []
+    assert stock_of(stores, "DS-COSMETICS", "LIPSTICK-RED-01") == (2, 0)
