@@ -184,17 +184,7 @@ def place_order(uow: UnitOfWork, command: dict[str, Any], settings: Settings, av
         routes = routing.route(lines, availability(market_skus) if market_skus else [], address, local)
     except routing.NoUnitSells as exc:
         for line in lines:
-            session.add(
-                OrderLine(
-                    order=order,
-                    sku=line["sku"],
-                    name=line["name"],
-                    quantity=line["quantity"],
-                    unit_price_cents=line["unit_price_cents"],
-                    division=line["division"],
-                    owner_unit=line["unit"],
-                )
-            )
+            session.add(_order_line(order, line))
         order.status, order.payment_status = "cancelled", "failed"
         order.cancel_reason = f"no branch sells {exc}"
         _note(session, order, f"cancelled: no branch sells {exc}")
@@ -206,22 +196,24 @@ def place_order(uow: UnitOfWork, command: dict[str, Any], settings: Settings, av
         )
         session.add(f)
         for line in r.lines:
-            session.add(
-                OrderLine(
-                    order=order,
-                    fulfilment=f,
-                    sku=line["sku"],
-                    name=line["name"],
-                    quantity=line["quantity"],
-                    unit_price_cents=line["unit_price_cents"],
-                    division=line["division"],
-                    owner_unit=line["unit"],
-                )
-            )
+            session.add(_order_line(order, line, f))
     session.flush()
     for f in order.fulfilments:
         _send_check_stock(uow, f, settings)
         _note(session, order, f"stock check sent to {f.unit} ({f.delivery} delivery)")
+
+
+def _order_line(order: Order, line: dict[str, Any], fulfilment: Fulfilment | None = None) -> OrderLine:
+    return OrderLine(
+        order=order,
+        fulfilment=fulfilment,
+        sku=line["sku"],
+        name=line["name"],
+        quantity=line["quantity"],
+        unit_price_cents=line["unit_price_cents"],
+        division=line["division"],
+        owner_unit=line["unit"],
+    )
 
 
 def stock_reserved(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
