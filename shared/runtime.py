@@ -14,7 +14,6 @@ from typing import Any
 from celery import Celery
 from marshmallow import ValidationError
 from sqlalchemy import MetaData
-from sqlalchemy.exc import IntegrityError
 
 from shared.celery_app import make_celery
 from shared.config import Settings
@@ -143,12 +142,11 @@ class ServiceRuntime:
                 with self.unit_of_work(envelope.correlation_id, cause=envelope) as uow:
                     uow.record_receipt(envelope)
                     self.handlers[type_](uow, payload)
-            except (Duplicate, IntegrityError) as exc:
-                if isinstance(exc, IntegrityError) and not self._already_received(envelope.id):
-                    outcome = self._retry_or_dead_letter(task, mt, envelope, body, exc, retries, retry)
-                else:
-                    count_duplicate(self.db, self.tables, envelope.id)
-                    outcome = "duplicate"
+            except Duplicate:
+                # The inbox claim (ON CONFLICT DO NOTHING) waits for a racing copy to commit, so a
+                # repeat always surfaces here; a handler's own IntegrityError is a transient race: retry.
+                count_duplicate(self.db, self.tables, envelope.id)
+                outcome = "duplicate"
             except PermanentError as exc:
                 dead_letter(
                     self.db,
@@ -171,15 +169,6 @@ class ServiceRuntime:
                 (time.perf_counter() - started) * 1000,
             )
             return outcome
-
-    def _already_received(self, message_id: str) -> bool:
-        from sqlalchemy import select
-
-        with self.db.session() as session:
-            inbox = self.tables.inbox
-            return (
-                session.execute(select(inbox.c.message_id).where(inbox.c.message_id == message_id)).first() is not None
-            )
 
     def _retry_or_dead_letter(self, task, mt, envelope, body, exc, retries, retry) -> str:
         if retry is not None and retries < MAX_RETRIES:
