@@ -7,18 +7,17 @@ a private Redis database) or on the embedded default (mode "embedded"), on free 
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
+
+from mall import http
 
 REDIS_URL = os.environ.get("MALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get("MALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -152,30 +151,7 @@ class Mall:
         form: dict[str, str] | None = None,
         raw: bytes | None = None,
     ) -> tuple[int, Any]:
-        h = dict(headers or {})
-        data = raw
-        if form is not None:
-            from urllib.parse import urlencode
-
-            data = urlencode(form).encode()
-            h["Content-Type"] = "application/x-www-form-urlencoded"
-        elif body is not None:
-            data = json.dumps(body).encode()
-            h["Content-Type"] = "application/json"
-        if token:
-            h["Authorization"] = "Bearer " + token
-        request = urllib.request.Request(self.base + path, data=data, method=method, headers=h)
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                payload, status = response.read(), response.status
-        except urllib.error.HTTPError as exc:
-            payload, status = exc.read(), exc.code
-        except OSError:
-            return 0, None
-        try:
-            return status, json.loads(payload.decode() or "null")
-        except ValueError:
-            return status, payload.decode(errors="replace")
+        return http.call(method, self.base + path, body, token=token, headers=headers, form=form, raw=raw)
 
     def ok(self, method: str, path: str, body: Any = None, token: str | None = None, **kw) -> Any:
         status, answer = self.call(method, path, body, token, **kw)

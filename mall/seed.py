@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from typing import Any
 
 from shared.config import Settings
+
+from . import http
 
 CITY = "Nanning"
 
@@ -174,21 +173,7 @@ CUSTOMER = ("demo", "Demo-Pass-2026")
 
 
 def _call(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = "Bearer " + token
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        try:
-            return exc.code, json.loads(exc.read() or b"null")
-        except ValueError:
-            return exc.code, None
-    except OSError:  # not listening yet, or gone: the caller decides whether to wait
-        return 0, None
+    return http.call(method, base + path, body, token=token)
 
 
 def _ok(status: int, body: Any, what: str) -> None:

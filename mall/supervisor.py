@@ -8,19 +8,17 @@ and on Ctrl-C or SIGTERM stops everything it started.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.config import Settings
 
-from . import registry
+from . import http, registry
 
 DEMO_ADMIN = "admin:Mall-Admin-2026"
 
@@ -39,18 +37,8 @@ class Child:
         return self.process is not None and self.process.poll() is None
 
 
-def _get(url: str, headers: dict[str, str] | None = None, timeout: float = 2.0) -> tuple[int, dict]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        try:
-            return exc.code, json.loads(exc.read() or b"{}")
-        except ValueError:
-            return exc.code, {}
-    except (OSError, ValueError):
-        return 0, {}
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    return http.call("GET", url, headers=headers, timeout=2.0)
 
 
 class Supervisor:
