@@ -83,6 +83,7 @@ def main() -> int:
                         str(args.seconds),
                         "-r",
                         "200",
+                        "--gil",
                         "--format",
                         "raw",
                         "-o",

@@ -58,8 +58,10 @@ def make_celery(name: str, settings: Settings) -> Celery:
         task_default_queue=name,
         task_create_missing_queues=True,
         worker_hijack_root_logger=False,
-        # Flower needs events and remote control; the file broker has no broadcast, so only on Redis.
-        worker_send_task_events=not settings.embedded,
+        # Task events cost three extra publishes per message, so they start off; Flower switches them on
+        # over remote control when it starts (`celery control enable_events` does too). The file broker
+        # has no broadcast, so remote control is on Redis only.
+        worker_send_task_events=False,
         worker_enable_remote_control=not settings.embedded,
         # Celery 6 default: a task cut off from the broker is cancelled and redelivered (handlers are idempotent).
         worker_cancel_long_running_tasks_on_connection_loss=True,

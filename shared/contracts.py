@@ -9,6 +9,7 @@ same catalogue for people; tests/contracts checks both stay in step.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from marshmallow import RAISE, Schema, fields, validate
@@ -248,10 +249,20 @@ class MessageType:
     def is_command(self) -> bool:
         return len(self.consumers) == 1 and self.type.startswith(self.consumers[0] + ".")
 
+    @property
+    def validator(self) -> Payload:
+        """One shared instance of the payload schema (building a marshmallow schema costs more than using it)."""
+        return _validator(self.schema)
+
     def task_name(self, consumer: str) -> str:
         if self.is_command:
             return self.type
         return f"{consumer}.handle_{self.type.replace('.', '_')}"
+
+
+@functools.cache
+def _validator(schema: type[Payload]) -> Payload:
+    return schema()
 
 
 def _m(type_: str, schema: type[Payload], producer: str, consumers: tuple[str, ...], moves: str) -> MessageType:

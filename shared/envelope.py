@@ -28,7 +28,7 @@ class Envelope:
     occurred_at: datetime = field(default_factory=utcnow)
 
     def dump(self) -> dict[str, Any]:
-        return EnvelopeSchema().dump(self)
+        return _SCHEMA.dump(self)
 
     @staticmethod
     def load(data: Any) -> Envelope:
@@ -37,7 +37,7 @@ class Envelope:
             from marshmallow import ValidationError
 
             raise ValidationError({"_schema": ["An envelope is a JSON object."]})
-        return EnvelopeSchema().load(data)
+        return _SCHEMA.load(data)
 
 
 class EnvelopeSchema(Schema):
@@ -57,3 +57,7 @@ class EnvelopeSchema(Schema):
     def make(self, data: dict[str, Any], **_: Any) -> Envelope:
         data["id"] = str(data["id"])
         return Envelope(**data)
+
+
+#: Built once: a marshmallow schema is cheap to use and dear to build.
+_SCHEMA = EnvelopeSchema()

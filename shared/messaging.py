@@ -12,9 +12,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +31,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     insert,
     select,
     text,
@@ -126,7 +129,7 @@ class UnitOfWork:
     def send(self, type_: str, payload: dict[str, Any], *, correlation_id: str | None = None) -> Envelope:
         """Write a message to the outbox in this transaction; it is published after the commit."""
         mt = message_type(type_)
-        errors = mt.schema().validate(payload)
+        errors = mt.validator.validate(payload)
         if errors:  # a bug in the producer, never the sender's input: fail loudly, commit nothing
             raise ValueError(f"{type_} payload does not match its contract: {errors}")
         envelope = Envelope(
@@ -138,36 +141,26 @@ class UnitOfWork:
             causation_id=self.cause.id if self.cause else None,
         )
         body = json.dumps(envelope.dump())
+        statement = _statements(self.tables).outbox_insert
         for consumer in mt.consumers:
-            result = self.session.execute(
-                insert(self.tables.outbox).values(
+            task, queue = mt.task_name(consumer), queue_for(consumer, payload)
+            row_id = self.session.execute(
+                statement,
+                dict(
                     message_id=envelope.id,
                     type=type_,
-                    task=mt.task_name(consumer),
-                    queue=queue_for(consumer, payload),
+                    task=task,
+                    queue=queue,
                     body=body,
                     correlation_id=envelope.correlation_id,
                     created_at=now(),
-                )
-            )
-            self.sent.append(
-                (result.inserted_primary_key[0], mt.task_name(consumer), queue_for(consumer, payload), body)
-            )
+                ),
+            ).scalar_one()
+            self.sent.append((row_id, task, queue, body))
         return envelope
 
     def record_receipt(self, envelope: Envelope) -> None:
-        """Claim this message in the inbox; raises Duplicate when it was handled before.
-
-        One INSERT .. ON CONFLICT DO NOTHING: a second copy (even one racing the first on another worker,
-        which waits for the first's commit on the unique key) inserts nothing.
-        """
-        dialect = self.session.bind.dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        elif dialect == "sqlite":
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        else:  # pragma: no cover - the mall runs on PostgreSQL or SQLite
-            upsert = None
+        """Claim this message in the inbox; raises Duplicate when it was handled before."""
         values = dict(
             message_id=envelope.id,
             type=envelope.type,
@@ -175,20 +168,55 @@ class UnitOfWork:
             received_at=now(),
             duplicates=0,
         )
-        if upsert is None:
-            self.session.execute(insert(self.tables.inbox).values(**values))
-            return
         # RETURNING, not rowcount: whether a row came back is unambiguous on every driver.
-        inbox = self.tables.inbox
-        inserted = self.session.execute(
-            upsert(inbox).values(**values).on_conflict_do_nothing().returning(inbox.c.message_id)
-        ).first()
-        if inserted is None:
+        claim = _statements(self.tables).inbox_claim(self.session.bind.dialect.name)
+        if self.session.execute(claim, values).first() is None:
             raise Duplicate(envelope.id)
+
+    def mark_published(self, row_ids: list[int]) -> None:
+        """Mark outbox rows an earlier transaction's fast path published (riding along in this one)."""
+        self.session.execute(_statements(self.tables).outbox_mark, {"ids": row_ids, "at": now()})
+
+
+class _Statements:
+    """The messaging statements, built once per set of tables: SQLAlchemy then reuses their compiled form."""
+
+    def __init__(self, tables: MessagingTables):
+        outbox, inbox = tables.outbox, tables.inbox
+        self.outbox_insert = insert(outbox).returning(outbox.c.id)
+        self.outbox_mark = (
+            update(outbox).where(outbox.c.id.in_(bindparam("ids", expanding=True))).values(published_at=bindparam("at"))
+        )
+        self._inbox = inbox
+        self._claims: dict[str, Any] = {}
+
+    def inbox_claim(self, dialect: str):
+        """INSERT .. ON CONFLICT DO NOTHING RETURNING: a second copy (even one racing the first on another
+        worker, which waits for the first's commit on the unique key) inserts nothing and returns no row."""
+        if dialect not in self._claims:
+            if dialect == "postgresql":
+                from sqlalchemy.dialects.postgresql import insert as upsert
+            elif dialect == "sqlite":
+                from sqlalchemy.dialects.sqlite import insert as upsert
+            else:  # pragma: no cover - the mall runs on PostgreSQL or SQLite
+                raise RuntimeError(f"no inbox claim for {dialect}")
+            self._claims[dialect] = upsert(self._inbox).on_conflict_do_nothing().returning(self._inbox.c.message_id)
+        return self._claims[dialect]
+
+
+@functools.cache
+def _statements(tables: MessagingTables) -> _Statements:
+    return _Statements(tables)
 
 
 class Relay:
-    """Publishes outbox rows to the broker and marks them published."""
+    """Publishes outbox rows to the broker and marks them published.
+
+    The fast path publishes a transaction's rows right after its commit. Marking them published costs a
+    write, so where a sweeper thread runs (`defer_marks`), the marks wait in memory and ride along in the
+    service's next transaction, or the sweeper writes them within a second. A mark that is lost (process
+    killed) only lets the sweep send the message again: a duplicate, which the consumer's inbox drops.
+    """
 
     def __init__(self, db, tables: MessagingTables, celery, service: str, duplicate_rate: float = 0.0):
         self.db = db
@@ -198,6 +226,9 @@ class Relay:
         #: Fault injection for the fault suite only (MALL_FAULT_DUPLICATE_RATE): publish some messages
         #: twice, as a broker redelivery or a relay crash after publish would. 0 in production.
         self.duplicate_rate = duplicate_rate
+        self.defer_marks = False
+        self._marks: list[int] = []
+        self._lock = threading.Lock()
 
     def _send(self, task: str, queue: str, body: str) -> None:
         message = json.loads(body)
@@ -220,13 +251,11 @@ class Relay:
     def publish(self, sent: list[tuple[int, str, str, str]]) -> int:
         """The fast path right after a commit: publish what the transaction wrote, then mark it published.
 
-        It reads nothing back (the unit of work kept the rows), and marks with one UPDATE whose loss only
-        costs a duplicate the inbox drops: so on PostgreSQL it does not wait for the disk
-        (synchronous_commit off). What it cannot send stays unpublished and the sweep sends it.
+        It reads nothing back (the unit of work kept the rows). What it cannot send stays unpublished
+        and the sweep sends it.
         """
         if not sent:
             return 0
-        outbox = self.tables.outbox
         done: list[int] = []
         try:
             for row_id, task, queue, body in sent:
@@ -237,17 +266,43 @@ class Relay:
                 "outbox: fast publish stopped after %d of %d (%s); the sweep sends the rest", len(done), len(sent), exc
             )
         if done:
-            try:
-                with self.db.session() as session, session.begin():
-                    if session.bind.dialect.name == "postgresql":
-                        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                    session.execute(update(outbox).where(outbox.c.id.in_(done)).values(published_at=now()))
-            except Exception as exc:  # unmarked rows are sent again by the sweep: a duplicate, not a loss
-                log.warning("outbox: could not mark %d published (%s)", len(done), exc)
+            with self._lock:
+                self._marks.extend(done)
+            if not self.defer_marks:
+                self.flush_marks()
         return len(done)
+
+    def take_marks(self) -> list[int]:
+        """The published rows not yet marked, handed to a transaction that marks them (see `return_marks`)."""
+        with self._lock:
+            marks, self._marks = self._marks, []
+        return marks
+
+    def return_marks(self, marks: list[int]) -> None:
+        """A transaction that took marks rolled back: keep them for the next one."""
+        if marks:
+            with self._lock:
+                self._marks.extend(marks)
+
+    def flush_marks(self) -> int:
+        """Mark the published rows in a transaction of their own. On PostgreSQL it does not wait for the
+        disk (synchronous_commit off): losing a mark costs a duplicate, never a message."""
+        marks = self.take_marks()
+        if not marks:
+            return 0
+        outbox = self.tables.outbox
+        try:
+            with self.db.session() as session, session.begin():
+                if session.bind.dialect.name == "postgresql":
+                    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+                session.execute(update(outbox).where(outbox.c.id.in_(marks)).values(published_at=now()))
+        except Exception as exc:  # unmarked rows are sent again by the sweep: a duplicate, not a loss
+            log.warning("outbox: could not mark %d published (%s)", len(marks), exc)
+        return len(marks)
 
     def sweep(self, older_than: float = 5.0, limit: int = 500) -> int:
         """Publish rows the fast path missed (broker down, process killed between commit and publish)."""
+        self.flush_marks()
         outbox = self.tables.outbox
         cutoff = now() - timedelta(seconds=older_than)
         published = 0
@@ -302,5 +357,5 @@ def validate_message(type_: str, body: Any) -> tuple[Envelope, dict[str, Any]]:
     if envelope.type != type_:
         raise ValidationError({"type": [f"this task takes {type_!r}, not {envelope.type!r}"]})
     mt = message_type(type_)
-    payload = mt.schema().load(envelope.payload)
+    payload = mt.validator.load(envelope.payload)
     return envelope, payload

@@ -81,10 +81,18 @@ class ServiceRuntime:
     @contextmanager
     def unit_of_work(self, correlation_id: str, cause=None) -> Iterator[UnitOfWork]:
         """One transaction; the messages it sends are published right after it commits."""
-        with self.db.session() as session:
-            with session.begin():
-                uow = UnitOfWork(session, self.name, self.tables, correlation_id, cause)
-                yield uow
+        marks = self.relay.take_marks() if self.relay.defer_marks else []
+        try:
+            with self.db.session() as session:
+                with session.begin():
+                    uow = UnitOfWork(session, self.name, self.tables, correlation_id, cause)
+                    if marks:
+                        uow.mark_published(marks)
+                    yield uow
+        except BaseException:
+            if marks:
+                self.relay.return_marks(marks)
+            raise
         self.relay.publish(uow.sent)
 
     # --- consuming -------------------------------------------------------------------------------
@@ -226,6 +234,8 @@ class ServiceRuntime:
         """Publish, in a background thread, what the fast path could not (idempotent to call twice)."""
         if self._sweeper is not None:
             return
+        # With a sweeper to write them, publish marks can wait for the next transaction (see Relay).
+        self.relay.defer_marks = True
 
         def loop():
             while True:

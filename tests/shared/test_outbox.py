@@ -1,0 +1,100 @@
+"""The outbox relay: what a transaction sends is published after its commit, marked once, and swept when lost."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from shared.messaging import Relay, now
+from shared.testing import fresh_database
+from tests.infra import fresh_postgres_database, postgres_available
+
+
+class RecordingCelery:
+    """Stands in for the Celery app's `send_task` (the broker is not under test); can be made to fail."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, str]] = []
+        self.broken = False
+
+    def send_task(self, task, args, queue, **_):
+        if self.broken:
+            raise ConnectionError("broker unreachable")
+        self.sent.append((task, args[0]["id"]))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def billing(request, tmp_path):
+    from services.billing import tasks  # noqa: F401
+    from services.billing.config import runtime
+
+    if request.param == "postgresql":
+        if not postgres_available():
+            pytest.skip("PostgreSQL is not reachable")
+        url = fresh_postgres_database("mall_test_outbox")
+    else:
+        url = f"sqlite:///{tmp_path / 'billing.db'}"
+    fresh_database(runtime, url)
+    celery = RecordingCelery()
+    runtime.__dict__["relay"] = Relay(runtime.db, runtime.tables, celery, runtime.name)
+    yield runtime
+    runtime.reset()
+
+
+def send_one(runtime, order="M20261125OUTBOX"):
+    with runtime.unit_of_work(order) as uow:
+        uow.send("payment.refunded", {"order": order, "amount_cents": 100})
+
+
+def unpublished(runtime) -> list[int]:
+    outbox = runtime.tables.outbox
+    with runtime.db.session() as session:
+        return list(session.scalars(select(outbox.c.id).where(outbox.c.published_at.is_(None))))
+
+
+def age_outbox(runtime, seconds: float = 60) -> None:
+    outbox = runtime.tables.outbox
+    with runtime.db.session() as session, session.begin():
+        session.execute(update(outbox).values(created_at=now() - timedelta(seconds=seconds)))
+
+
+def test_without_a_sweeper_a_published_row_is_marked_at_once(billing):
+    send_one(billing)
+    assert len(billing.relay.celery.sent) == 1
+    assert unpublished(billing) == []
+
+
+def test_with_a_sweeper_the_mark_rides_along_in_the_next_transaction(billing):
+    billing.relay.defer_marks = True
+    send_one(billing, "M20261125OUTBX1")
+    assert len(unpublished(billing)) == 1  # published, not yet marked
+    send_one(billing, "M20261125OUTBX2")
+    # The second transaction marked the first's row; its own row waits for the next one.
+    [left] = unpublished(billing)
+    assert billing.relay.take_marks() == [left]
+
+
+def test_marks_taken_by_a_transaction_that_rolls_back_are_kept_for_the_next(billing):
+    billing.relay.defer_marks = True
+    send_one(billing, "M20261125OUTBX1")
+    with pytest.raises(RuntimeError), billing.unit_of_work("M20261125OUTBX2") as uow:
+        uow.send("payment.refunded", {"order": "M20261125OUTBX2", "amount_cents": 100})
+        raise RuntimeError("the handler failed")
+    assert len(unpublished(billing)) == 1
+    billing.relay.flush_marks()
+    assert unpublished(billing) == []
+
+
+def test_the_sweep_sends_what_the_fast_path_could_not_and_nothing_it_did(billing):
+    billing.relay.defer_marks = True
+    send_one(billing, "M20261125OUTBX1")  # published, its mark pending in memory
+    billing.relay.celery.broken = True
+    send_one(billing, "M20261125OUTBX2")  # committed, never published
+    billing.relay.celery.broken = False
+    age_outbox(billing)
+    assert billing.relay.sweep() == 1
+    sent = [message_id for _, message_id in billing.relay.celery.sent]
+    assert len(sent) == 2 and sent[0] != sent[1]  # OUTBX2 by the sweep; OUTBX1 not a second time
+    assert unpublished(billing) == []
