@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from shared import embedded_broker  # noqa: F401  (registers the "mallfs" transport alias)
+from shared import embedded_broker, redis_broker  # noqa: F401  (register the "mallfs" and "mallredis" aliases)
 from shared.config import Settings
 
 
@@ -26,8 +26,11 @@ def make_celery(name: str, settings: Settings) -> Celery:
             # The file transport polls; 20 ms keeps a saga hop well under a human's notice.
             "polling_interval": 0.02,
         }
+        transport = None
     else:
         broker_url = settings.broker_url
+        # kombu's Redis transport with one client per channel (see shared/redis_broker.py).
+        transport = "mallredis" if broker_url.startswith("redis://") else None
         transport_options = {
             # A message taken but not acked within this time is given to another worker: it must be
             # longer than any handler runs, and handlers are idempotent for when it is not.
@@ -38,6 +41,7 @@ def make_celery(name: str, settings: Settings) -> Celery:
         }
     app.conf.update(
         broker_url=broker_url,
+        broker_transport=transport,
         broker_transport_options=transport_options,
         # Ack after the handler committed, so a worker that dies mid-task loses nothing ...
         task_acks_late=True,

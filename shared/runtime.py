@@ -81,18 +81,10 @@ class ServiceRuntime:
     @contextmanager
     def unit_of_work(self, correlation_id: str, cause=None) -> Iterator[UnitOfWork]:
         """One transaction; the messages it sends are published right after it commits."""
-        marks = self.relay.take_marks() if self.relay.defer_marks else []
-        try:
-            with self.db.session() as session:
-                with session.begin():
-                    uow = UnitOfWork(session, self.name, self.tables, correlation_id, cause)
-                    if marks:
-                        uow.mark_published(marks)
-                    yield uow
-        except BaseException:
-            if marks:
-                self.relay.return_marks(marks)
-            raise
+        with self.db.session() as session:
+            with session.begin():
+                uow = UnitOfWork(session, self.name, self.tables, correlation_id, cause)
+                yield uow
         self.relay.publish(uow.sent)
 
     # --- consuming -------------------------------------------------------------------------------
@@ -234,7 +226,7 @@ class ServiceRuntime:
         """Publish, in a background thread, what the fast path could not (idempotent to call twice)."""
         if self._sweeper is not None:
             return
-        # With a sweeper to write them, publish marks can wait for the next transaction (see Relay).
+        # With a sweeper to write them, publish marks can wait for it (see Relay).
         self.relay.defer_marks = True
 
         def loop():

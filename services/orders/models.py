@@ -32,9 +32,12 @@ class Order(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
-    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", order_by="OrderLine.id")
-    fulfilments: Mapped[list[Fulfilment]] = relationship(back_populates="order", order_by="Fulfilment.id")
-    timeline: Mapped[list[TimelineEvent]] = relationship(order_by="TimelineEvent.id")
+    # Read-only collections: rows are written with their foreign keys set (services.place_order), so a
+    # saga step's flush only looks at the rows it changed. With writable relationships every flush
+    # walked all four tables' dependencies, a third of a step's CPU.
+    lines: Mapped[list[OrderLine]] = relationship(order_by="OrderLine.id", viewonly=True)
+    fulfilments: Mapped[list[Fulfilment]] = relationship(order_by="Fulfilment.id", viewonly=True)
+    timeline: Mapped[list[TimelineEvent]] = relationship(order_by="TimelineEvent.id", viewonly=True)
 
 
 class Fulfilment(Base):
@@ -58,8 +61,7 @@ class Fulfilment(Base):
     deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
-    order: Mapped[Order] = relationship(back_populates="fulfilments")
-    lines: Mapped[list[OrderLine]] = relationship(back_populates="fulfilment", order_by="OrderLine.id")
+    lines: Mapped[list[OrderLine]] = relationship(order_by="OrderLine.id", viewonly=True)
 
 
 class OrderLine(Base):
@@ -75,9 +77,6 @@ class OrderLine(Base):
     division: Mapped[str] = mapped_column(String(32))
     #: The unit that owns the product (counters, warehouse); supermarket products have none.
     owner_unit: Mapped[str | None] = mapped_column(String(32))
-
-    order: Mapped[Order] = relationship(back_populates="lines")
-    fulfilment: Mapped[Fulfilment | None] = relationship(back_populates="lines")
 
     @property
     def amount_cents(self) -> int:

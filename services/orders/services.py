@@ -13,8 +13,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from shared.config import Settings, is_local
 from shared.messaging import PermanentError, UnitOfWork, now
@@ -40,22 +41,27 @@ def _note(session: Session, order: Order, event: str) -> None:
     order.updated_at = now()
 
 
+#: One statement: the order row locked, its fulfilments and their lines joined in (every saga step
+#: reads them; the order's own list of lines loads when asked). Built once, so each step only binds
+#: the number.
+_LOCK_ORDER = (
+    select(Order)
+    .where(Order.number == bindparam("number"))
+    .options(joinedload(Order.fulfilments).joinedload(Fulfilment.lines))
+    .with_for_update(of=Order)
+)
+
+
 def _lock(session: Session, number: str) -> Order:
-    # One statement: the order row locked, its fulfilments and lines joined in (every saga step reads
-    # them). It used to be four (the lock and three select-in loads), the largest share of a step.
-    order = (
-        session.execute(
-            select(Order)
-            .where(Order.number == number)
-            .options(joinedload(Order.fulfilments).joinedload(Fulfilment.lines), joinedload(Order.lines))
-            .with_for_update(of=Order)
-        )
-        .unique()
-        .scalar_one_or_none()
-    )
+    order = session.execute(_LOCK_ORDER, {"number": number}).unique().scalar_one_or_none()
     if order is None:
         raise PermanentError(f"no order {number}")
     return order
+
+
+def _unit_of(order: Order, line: OrderLine) -> str | None:
+    """The unit a line was routed to (None when the order was never routed)."""
+    return next((f.unit for f in order.fulfilments if f.id == line.fulfilment_id), None)
 
 
 def _fulfilment(order: Order, fulfilment_id: int) -> Fulfilment:
@@ -178,35 +184,51 @@ def place_order(uow: UnitOfWork, command: dict[str, Any], settings: Settings, av
         updated_at=now(),
     )
     session.add(order)
+    # The order row first: rows referring to it are written by foreign key, with no relationship to
+    # tell the flush which table comes first (see models.Order).
+    session.flush()
     _note(session, order, f"placed: {len(lines)} line(s), {format_cents(order.total_cents)} by {order.payment_method}")
     market_skus = sorted({line["sku"] for line in lines if line["division"] == routing.SUPERMARKET})
     try:
         routes = routing.route(lines, availability(market_skus) if market_skus else [], address, local)
     except routing.NoUnitSells as exc:
-        for line in lines:
-            session.add(_order_line(order, line))
+        session.add_all(_order_line(order, line) for line in lines)
         order.status, order.payment_status = "cancelled", "failed"
         order.cancel_reason = f"no branch sells {exc}"
         _note(session, order, f"cancelled: no branch sells {exc}")
         return
     delivery = "local" if local else "courier"
-    for r in routes:
-        f = Fulfilment(
-            order=order, unit=r.unit, status=RESERVING, delivery=delivery, candidates=r.candidates, attempts=0
+    fulfilments = [
+        Fulfilment(
+            order_number=order.number,
+            unit=r.unit,
+            status=RESERVING,
+            delivery=delivery,
+            candidates=r.candidates,
+            attempts=0,
         )
-        session.add(f)
-        for line in r.lines:
-            session.add(_order_line(order, line, f))
-    session.flush()
-    for f in order.fulfilments:
+        for r in routes
+    ]
+    session.add_all(fulfilments)
+    session.flush()  # the fulfilments' ids, which their lines and the commands carry
+    all_lines = []
+    for f, r in zip(fulfilments, routes, strict=True):
+        f_lines = [_order_line(order, line, f) for line in r.lines]
+        session.add_all(f_lines)
+        # The collections are read-only (see models.Order): fill them in, as a later load would.
+        set_committed_value(f, "lines", f_lines)
+        all_lines += f_lines
+    set_committed_value(order, "fulfilments", fulfilments)
+    set_committed_value(order, "lines", all_lines)
+    for f in fulfilments:
         _send_check_stock(uow, f, settings)
         _note(session, order, f"stock check sent to {f.unit} ({f.delivery} delivery)")
 
 
 def _order_line(order: Order, line: dict[str, Any], fulfilment: Fulfilment | None = None) -> OrderLine:
     return OrderLine(
-        order=order,
-        fulfilment=fulfilment,
+        order_number=order.number,
+        fulfilment_id=fulfilment.id if fulfilment else None,
         sku=line["sku"],
         name=line["name"],
         quantity=line["quantity"],
@@ -502,7 +524,7 @@ def confirm_receipt(uow: UnitOfWork, number: str) -> Order:
                 {
                     "sku": line.sku,
                     "name": line.name,
-                    "unit": line.fulfilment.unit if line.fulfilment else "-",
+                    "unit": _unit_of(order, line) or "-",
                     "quantity": line.quantity,
                     "amount_cents": line.amount_cents,
                 }
@@ -630,7 +652,7 @@ def view(order: Order) -> dict[str, Any]:
                 "quantity": line.quantity,
                 "price": format_cents(line.unit_price_cents),
                 "amount": format_cents(line.amount_cents),
-                "unit": line.fulfilment.unit if line.fulfilment else line.owner_unit,
+                "unit": _unit_of(order, line) or line.owner_unit,
             }
             for line in order.lines
         ],
