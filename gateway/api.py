@@ -15,6 +15,7 @@ from shared.money import format_cents
 from shared.web import ApiError, load_body, not_found
 
 from . import schemas, services
+from .clients import ProductCache
 from .config import runtime
 from .models import OrderRef
 from .services import ADMINS, STAFF_VIEWERS, Identity
@@ -32,8 +33,19 @@ def inner():
     return current_app.extensions["inner"]
 
 
-def load_query(schema) -> dict[str, Any]:
-    return load_body(schema, request.args.to_dict())
+def product_cache() -> ProductCache:
+    """The catalogue's products by SKU for the order path, kept a few seconds (see ProductCache)."""
+    return current_app.extensions["products"]
+
+
+def load_json(schema: type[schemas.Schema]) -> Any:
+    """The request's JSON body, validated by (the shared instance of) `schema`; 422 if it is wrong."""
+    return load_body(schemas.shared(schema))
+
+
+def load_query(schema: type[schemas.Schema]) -> dict[str, Any]:
+    """The query string, validated by (the shared instance of) `schema`; 422 if it is wrong."""
+    return load_body(schemas.shared(schema), request.args.to_dict())
 
 
 def idempotency_key() -> str | None:
@@ -85,7 +97,7 @@ def audit(action: str, target: str, detail: dict[str, Any] | None = None) -> Non
 @people.post("/register")
 def register():
     """Become a member: `{"username": "li_ming", "password": "Jasmine-Tea-88"}` -> 201 `{"id": 7, "username": ...}`."""
-    body = load_body(schemas.Registration())
+    body = load_json(schemas.Registration)
     with runtime.db.session() as session, session.begin():
         user = services.register(session, body)
     return {"id": user.id, "username": user.username}, 201
@@ -94,7 +106,7 @@ def register():
 @people.post("/login")
 def login():
     """`{"username", "password"}` -> `{"access_token", "token_type": "Bearer", "role"}`; 401; 429 when throttled."""
-    body = load_body(schemas.Login())
+    body = load_json(schemas.Login)
     limit = runtime.settings.login_attempts_per_minute
     with runtime.db.session() as session, session.begin():
         user = services.authenticate(session, body["username"], body["password"], request.remote_addr, limit)
@@ -107,7 +119,7 @@ def login():
 @requires()
 def change_password():
     """`{"old_password", "new_password"}` -> 204; every token issued before stops working."""
-    body = load_body(schemas.PasswordChange())
+    body = load_json(schemas.PasswordChange)
     with runtime.db.session() as session, session.begin():
         services.change_password(session, g.me.id, body["old_password"], body["new_password"])
     return "", 204
@@ -127,7 +139,7 @@ def me():
 @requires(*ADMINS)
 def create_staff():
     """`{"username", "password", "role", "unit"?}` -> 201; only the super administrator adds administrators."""
-    body = load_body(schemas.StaffAccount())
+    body = load_json(schemas.StaffAccount)
     with runtime.db.session() as session, session.begin():
         user = services.create_staff(session, g.me, body)
     return {"id": user.id, "username": user.username, "role": user.role, "unit": user.unit}, 201
@@ -137,7 +149,7 @@ def create_staff():
 @requires("superadmin")
 def admin_log():
     """Every administrator action, newest first: `?actor=&action=&limit=`."""
-    query = load_query(schemas.AdminLogQuery())
+    query = load_query(schemas.AdminLogQuery)
     with runtime.db.session() as session:
         return {"items": services.admin_log(session, query.get("actor"), query.get("action"), query["limit"])}
 
@@ -146,7 +158,7 @@ def admin_log():
 @requires(*ADMINS)
 def create_unit():
     """A counter, branch or warehouse: `{"code": "DS-TEA", "name", "kind", "division", "city", "lat", "lon"}`."""
-    body = load_body(schemas.UnitIn())
+    body = load_json(schemas.UnitIn)
     unit = inner().create_unit(body)
     audit("unit.create", f"unit:{body['code']}", body)
     return unit, 201
@@ -156,7 +168,7 @@ def create_unit():
 @requires(*ADMINS)
 def create_product():
     """`{"sku": "TEA-LONGJING-250G", "name", "price": "12.50", ...}` -> 201 the product."""
-    body = load_body(schemas.ProductIn())
+    body = load_json(schemas.ProductIn)
     body["price"] = format_cents(body["price"])
     if body.get("unit") is None:
         body.pop("unit", None)
@@ -169,7 +181,7 @@ def create_product():
 @requires(*ADMINS)
 def stock_in():
     """A stock-in (入库): `{"unit": "DS-TEA", "sku": "TEA-LONGJING-250G", "quantity": 20}` -> 201."""
-    body = load_body(schemas.StockIn())
+    body = load_json(schemas.StockIn)
     stock = inner().stock_in(body)
     audit("stock.in", f"unit:{body['unit']}", body)
     return stock, 201
@@ -179,7 +191,7 @@ def stock_in():
 @requires(*ADMINS)
 def adjust_balance(member_id: int):
     """`{"delta": "100.00", "reason": "refund by hand"}` -> `{"member_id", "balance"}`; honours Idempotency-Key."""
-    body = load_body(schemas.BalanceAdjustment())
+    body = load_json(schemas.BalanceAdjustment)
     key = idempotency_key()
     with runtime.db.session() as session:
         if not services.member_exists(session, member_id):
@@ -205,7 +217,7 @@ def list_units():
 @shop.get("/products")
 def search_products():
     """Search the catalogue: `?q=&category=&manufacturer=&min_price=&max_price=&sort=&page=&per_page=`."""
-    query = load_query(schemas.ProductSearch())
+    query = load_query(schemas.ProductSearch)
     for bound in ("min_price", "max_price"):
         if bound in query:
             query[bound] = format_cents(query[bound])
@@ -263,15 +275,14 @@ def _find_order(number: str) -> tuple[dict[str, Any], bool]:
 def place_order():
     """Place an order (send `Idempotency-Key` to make retries safe) -> 202 `{"number", "status": "placed"}`."""
     key = idempotency_key()
-    body = load_body(schemas.OrderIn())
+    body = load_json(schemas.OrderIn)
     if key:
         with runtime.db.session() as session:
             ref = services.find_order_ref(session, g.me.id, key)
             if ref is not None:
                 return {"number": services.replay(ref, services.request_hash(body)), "status": "placed"}, 202
     skus = list(dict.fromkeys(item["sku"] for item in body["items"]))
-    found = inner().lookup_products(skus)
-    products = {p["sku"]: p for p in found.get("items", [])}
+    products = product_cache().lookup(skus)
     unknown = services.unknown_skus(body["items"], products)
     if unknown:
         raise ApiError(422, "unknown_product", "Some products do not exist.", unknown)
@@ -284,7 +295,7 @@ def place_order():
 @requires("customer", *STAFF_VIEWERS)
 def list_orders():
     """The caller's orders, newest first (customer service and administrators: `?member_id=`)."""
-    query = load_query(schemas.OrderListQuery())
+    query = load_query(schemas.OrderListQuery)
     if g.me.role == "customer":
         member_id = g.me.id
     elif "member_id" in query:
@@ -309,7 +320,7 @@ def get_order(number: str):
 @requires("customer", *STAFF_VIEWERS)
 def cancel_order(number: str):
     """Cancel (`{"reason"?}`) -> 202; a paid order is refunded; 409 once it is out of the door."""
-    body = load_body(schemas.Cancellation())
+    body = load_json(schemas.Cancellation)
     _, known = _find_order(number)
     if not known:
         raise ApiError(409, "order_not_ready", "The order is still being taken in; try again in a moment.")
@@ -324,7 +335,7 @@ def cancel_order(number: str):
 @requires("customer")
 def confirm_receipt(number: str):
     """The customer confirms the goods arrived -> 200 the order (completed)."""
-    load_body(schemas.Empty())
+    load_json(schemas.Empty)
     _, known = _find_order(number)
     if not known:
         raise ApiError(409, "not_delivered", "The order has not been delivered.")
@@ -363,7 +374,7 @@ def pay_order(number: str):
 @requires("staff", *ADMINS)
 def list_tasks():
     """The packing tasks of the caller's unit (`?status=open|done|cancelled|all`; administrators add `unit`)."""
-    query = load_query(schemas.TaskQuery())
+    query = load_query(schemas.TaskQuery)
     if g.me.role == "staff":
         unit = g.me.unit
     elif query.get("unit"):
@@ -377,7 +388,7 @@ def list_tasks():
 @requires("staff")
 def task_done(task_id: int):
     """The parcel is packed: `{"slip_no"?}` -> the task."""
-    body = load_body(schemas.TaskDone())
+    body = load_json(schemas.TaskDone)
     return inner().task_done(task_id, g.me.unit, body["slip_no"])
 
 
@@ -385,7 +396,7 @@ def task_done(task_id: int):
 @requires(*STAFF_VIEWERS)
 def close_batch():
     """Close the current local delivery batch now (`{}`) -> `{"batch", "deliveries"}`."""
-    load_body(schemas.Empty())
+    load_json(schemas.Empty)
     closed = inner().close_batch(g.me.username)
     audit("batch.close", f"batch:{closed.get('batch')}", closed)
     return closed
@@ -395,7 +406,7 @@ def close_batch():
 @requires("courier", *ADMINS)
 def list_deliveries():
     """The not-yet-delivered deliveries of closed batches: `{"items": [{id, order, unit, status, ...}]}`."""
-    query = load_query(schemas.DeliveryQuery())
+    query = load_query(schemas.DeliveryQuery)
     return inner().deliveries(query.get("status"))
 
 
@@ -403,7 +414,7 @@ def list_deliveries():
 @requires("courier")
 def picked_up(delivery_id: int):
     """The courier collected the parcel: `{"signature": "..."}` -> the delivery."""
-    body = load_body(schemas.PickUp())
+    body = load_json(schemas.PickUp)
     return inner().picked_up(delivery_id, body["signature"], g.me.username)
 
 
@@ -411,7 +422,7 @@ def picked_up(delivery_id: int):
 @requires("courier")
 def delivered(delivery_id: int):
     """The customer signed for it: `{"signed_by": "Li Ming"}` -> the delivery."""
-    body = load_body(schemas.Handover())
+    body = load_json(schemas.Handover)
     return inner().delivered(delivery_id, body["signed_by"], g.me.username)
 
 
@@ -419,7 +430,7 @@ def delivered(delivery_id: int):
 @requires(*STAFF_VIEWERS)
 def check_order(number: str):
     """Customer service confirms a cash-on-delivery order (核单) -> the order."""
-    load_body(schemas.Empty())
+    load_json(schemas.Empty)
     if not ORDER_NUMBER.match(number):
         raise not_found("Order")
     order = inner().check_order(number)

@@ -13,7 +13,7 @@ from shared.web import SafeJSON, error_body, install_error_handlers
 
 from . import services
 from .api import admin, people, shop, staff
-from .clients import InnerServices
+from .clients import PRODUCT_CACHE_SECONDS, InnerServices, ProductCache
 from .config import runtime
 from .openapi import docs
 from .services import RateLimited
@@ -38,11 +38,13 @@ def create_app(test_config: dict[str, Any] | None = None, inner: Any = None) -> 
         MAX_CONTENT_LENGTH=1024 * 1024,
         BOOTSTRAP_ADMIN=runtime.settings.bootstrap_admin,
         START_OUTBOX_SWEEPER=True,
+        PRODUCT_CACHE_SECONDS=PRODUCT_CACHE_SECONDS,
     )
     app.config.update(test_config or {})
     app.json.ensure_ascii = False
     app.extensions["runtime"] = runtime
     app.extensions["inner"] = inner if inner is not None else InnerServices(runtime.settings)
+    app.extensions["products"] = ProductCache(app.extensions["inner"], app.config["PRODUCT_CACHE_SECONDS"])
     app.url_map.converters["id"] = IdConverter
     install_error_handlers(app)
 

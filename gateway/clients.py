@@ -7,6 +7,9 @@ not answer, or fails, raises shared.http.ServiceUnavailable (the gateway answers
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -15,6 +18,9 @@ from shared.http import ServiceClient, ServiceUnavailable
 from shared.web import ApiError
 
 INNER = ("catalog", "orders", "stores", "logistics", "billing")
+
+#: How long the order path keeps a product the catalogue found (see ProductCache); 0 keeps none.
+PRODUCT_CACHE_SECONDS = 5.0
 
 
 class _Client(ServiceClient):
@@ -154,3 +160,56 @@ class InnerServices:
         with ThreadPoolExecutor(max_workers=len(INNER)) as pool:
             answers = dict(zip(INNER, pool.map(ask, INNER), strict=True))
         return answers
+
+
+class ProductCache:
+    """The catalogue's products by SKU for placing orders, each kept `seconds` after the catalogue gave it.
+
+    Every order needs the name, price, division and unit of its SKUs; asking the catalogue over HTTP
+    each time cost a good share of the gateway's CPU per order (and the catalogue's). A product may
+    therefore be up to `seconds` old when an order is priced. That is acceptable today because the
+    catalogue has no way to change a product once created (no price-change API): what is kept cannot
+    differ from what the catalogue would say. A price-change API (or any edit of a product's name,
+    division or unit) must invalidate this cache in every gateway process, or set PRODUCT_CACHE_SECONDS to 0.
+
+    Only products the catalogue found are kept: a SKU it did not know is asked again on the next
+    order, so a product created a moment ago is never hidden by a remembered miss.
+
+    Safe across the web server's threads: the lock guards the dictionary only, never the HTTP call,
+    so two threads missing the same SKU at once both ask the catalogue (and either answer is right).
+    Entries past their time are dropped at most once per `seconds`, so the cache holds about the
+    SKUs ordered in the last few seconds.
+    """
+
+    def __init__(self, inner: Any, seconds: float = PRODUCT_CACHE_SECONDS, clock: Callable[[], float] = time.monotonic):
+        self.inner = inner
+        self.seconds = seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._kept: dict[str, tuple[float, dict[str, Any]]] = {}  # sku -> (expires at, product)
+        self._next_sweep = 0.0
+
+    def lookup(self, skus: list[str]) -> dict[str, dict[str, Any]]:
+        """{sku: product} for the SKUs the catalogue knows; unknown SKUs are simply absent.
+
+        The products are shared with other requests: read them, never change them.
+        """
+        now = self.clock()
+        with self._lock:
+            found = {sku: entry[1] for sku in skus if (entry := self._kept.get(sku)) and entry[0] > now}
+        missing = [sku for sku in skus if sku not in found]
+        if not missing:
+            return found
+        fetched = {p["sku"]: p for p in self.inner.lookup_products(missing).get("items", [])}
+        if self.seconds > 0 and fetched:
+            self._keep(fetched)
+        return found | fetched
+
+    def _keep(self, products: dict[str, dict[str, Any]]) -> None:
+        now = self.clock()
+        expires = now + self.seconds
+        with self._lock:
+            if now >= self._next_sweep:
+                self._kept = {sku: entry for sku, entry in self._kept.items() if entry[0] > now}
+                self._next_sweep = now + self.seconds
+            self._kept.update((sku, (expires, product)) for sku, product in products.items())

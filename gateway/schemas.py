@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from functools import cache
+from typing import TypeVar
 
 from marshmallow import EXCLUDE, ValidationError, fields, pre_load, validate, validates_schema
 from marshmallow import Schema as _Schema
@@ -56,6 +58,19 @@ class Schema(_Schema):
         if reason:
             raise ValidationError(reason, "_schema")
         return data
+
+
+S = TypeVar("S", bound=_Schema)
+
+
+@cache
+def shared(schema: type[S]) -> S:
+    """The one instance of a schema class that every request validates with.
+
+    Building a marshmallow schema costs more than using it, and an instance keeps nothing of the data
+    it loads, so one serves every request on every thread.
+    """
+    return schema()
 
 
 #: Money as API.md writes it ("12.50"); shared.money.Money refuses exponents, floats and absurd sizes.

@@ -164,6 +164,20 @@ def test_only_customers_place_orders(client, admin, catalogue):
     assert place(client, admin, order_body((TEA, 1))).status_code == 403
 
 
+def test_who_places_an_order_is_checked_before_its_body_and_key(client, admin, customer, catalogue):
+    _, token = customer
+    bad = {"items": []}
+    assert place(client, token, order_body((TEA, 1)), key="\x01").json["error"]["fields"] == {
+        "Idempotency-Key": ["At most 100 printable characters."]
+    }
+    assert place(client, admin, bad, key="\x01").status_code == 403
+    assert place(client, "not-a-token", bad, key="\x01").status_code == 401
+    change = {"old_password": "Jasmine-Tea-88", "new_password": "Oolong-Tea-99"}
+    assert client.post("/api/auth/password", json=change, headers=bearer(token)).status_code == 204
+    response = place(client, token, bad, key="\x01")
+    assert response.status_code == 401 and response.json["error"]["code"] == "invalid_token"
+
+
 def test_an_order_shows_as_placed_until_the_orders_service_knows_it(client, customer, catalogue):
     _, token = customer
     number = place(client, token, order_body((TEA, 2)), key="k1").json["number"]
