@@ -178,6 +178,26 @@ def wait_ready(mall: Mall, numbers: list[str], timeout: float) -> float:
     raise RuntimeError(f"only {ready} of {len(numbers)} orders became ready to ship in {timeout}s")
 
 
+def wait_quiet(mall: Mall, timeout: float = 120) -> None:
+    """Until no service has received a message for a second: the last load's trailing replies are done."""
+    engines = [engine(mall, service) for service in SERVICES]
+    deadline = time.monotonic() + timeout
+    last = None
+    try:
+        while time.monotonic() < deadline:
+            seen = 0
+            for e in engines:
+                with e.connect() as conn:
+                    seen += conn.execute(sa.text("SELECT count(*) FROM inbox")).scalar()
+            if seen == last:
+                return
+            last = seen
+            time.sleep(1.0)
+    finally:
+        for e in engines:
+            e.dispose()
+
+
 def latencies(mall: Mall, posted: dict[str, float]) -> tuple[list[float], list[float], float]:
     """(post -> paid, post -> ready_to_ship) in ms per order, from the orders' timelines; and the last ready time."""
     paid: dict[str, float] = {}
@@ -335,13 +355,29 @@ def search_latency(mall: Mall, products: int) -> tuple[float, float]:
     return pct(times, 50), pct(times, 95)
 
 
+def server_pids() -> dict[str, list[int]]:
+    """The machine's PostgreSQL and Redis processes (shared with anything else using them)."""
+    found = {}
+    for name in ("postgres", "redis-server"):
+        out = subprocess.run(["pgrep", "-x", name], capture_output=True, text=True)
+        found[name] = [int(p) for p in out.stdout.split()]
+    return found
+
+
 def load(mall: Mall, tokens: list[str], skus: list[str], orders: int, clients: int) -> dict:
     pids = mall_pids(mall)
+    servers = server_pids()
+    outside = [os.getpid()] + [p for group in servers.values() for p in group]
     before = cpu_by_process(pids)
+    before_outside = cpu_by_process(outside)
     t0 = time.time()
     posted = place_orders(mall, tokens, skus, orders, clients)
     wait_ready(mall, list(posted), timeout=max(120, orders / 2))
     after = cpu_by_process(pids)
+    after_outside = cpu_by_process(outside)
+    for name, group in [*servers.items(), ("bench clients (this process)", [os.getpid()])]:
+        seconds = sum(after_outside.get(p, 0.0) - before_outside.get(p, 0.0) for p in group)
+        say(f"cpu: {seconds * 1000 / orders:6.1f} ms per order  {name} (not counted in the mall's figure)")
     spent = {pid: after.get(pid, 0.0) - before.get(pid, 0.0) for pid in pids}
     cpu = sum(spent.values())
     by_kind: dict[str, float] = defaultdict(float)
@@ -418,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"memory: {mb:6.1f} MB peak  {name}")
             grouped[name.split(" [")[0]] = max(grouped[name.split(" [")[0]], mb)
 
+        wait_quiet(mall)  # replies after ready_to_ship (bookings) must not queue ahead of the paced orders
         paced_count = int(10 * args.paced_seconds)
         posted = place_orders(mall, tokens, skus, paced_count, 4, rate=10.0)
         wait_ready(mall, list(posted) + result["numbers"], timeout=120)
