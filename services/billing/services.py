@@ -1,11 +1,17 @@
-"""Billing's use cases: take and refund payments, keep wallets and the ledger. No Flask, no Celery."""
+"""Billing's use cases: take and refund payments, keep wallets and the ledger. No Flask, no Celery.
+
+Taking a payment is on every order's path: wallets, movements, new payments and ledger entries are
+written with the Core statements below, built once with bound parameters, so SQLAlchemy reuses their
+compiled form and no ORM object is loaded or flushed per message.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from shared.messaging import UnitOfWork, now
@@ -13,19 +19,43 @@ from shared.web import ApiError
 
 from .models import LedgerEntry, Payment, Wallet, WalletMovement
 
+# --- statements -----------------------------------------------------------------------------------
+# (An update may not name a bound parameter after one of its columns: hence "member", not "member_id".)
 
-def _wallet(session: Session, member_id: int) -> Wallet:
-    wallet = session.get(Wallet, member_id)
-    if wallet is None:
-        wallet = Wallet(member_id=member_id, balance_cents=0, updated_at=now())
-        session.add(wallet)
-        session.flush()
-    return wallet
+wallet_table, movement_table, payment_table, ledger_table = (
+    Wallet.__table__,
+    WalletMovement.__table__,
+    Payment.__table__,
+    LedgerEntry.__table__,
+)
+
+BALANCE = select(wallet_table.c.balance_cents).where(wallet_table.c.member_id == bindparam("member"))
+OPEN_WALLET = insert(wallet_table)
+#: One conditional update: a balance never goes below zero, however many payments race for it.
+MOVE = (
+    update(wallet_table)
+    .where(wallet_table.c.member_id == bindparam("member"), wallet_table.c.balance_cents + bindparam("delta") >= 0)
+    .values(balance_cents=wallet_table.c.balance_cents + bindparam("delta"), updated_at=bindparam("at"))
+)
+RECORD_MOVEMENT = insert(movement_table)
+#: What orders is told about a payment (see _reply_with_state).
+PAYMENT_STATE = select(
+    payment_table.c.order,
+    payment_table.c.method,
+    payment_table.c.status,
+    payment_table.c.amount_cents,
+    payment_table.c.failure,
+    payment_table.c.captured_at,
+).where(payment_table.c.order == bindparam("order"))
+RECORD_PAYMENT = insert(payment_table)
+RECORD_ENTRIES = insert(ledger_table)
+SALES = select(ledger_table.c.unit, ledger_table.c.amount_cents).where(
+    ledger_table.c.order == bindparam("order"), ledger_table.c.kind == "sale"
+)
 
 
 def balance_of(session: Session, member_id: int) -> int:
-    wallet = session.get(Wallet, member_id)
-    return wallet.balance_cents if wallet else 0
+    return session.execute(BALANCE, {"member": member_id}).scalar() or 0
 
 
 def _move(
@@ -36,26 +66,27 @@ def _move(
     order: str | None = None,
     key: str | None = None,
 ) -> bool:
-    """Change a balance by `delta` in one conditional update: it never goes below zero."""
-    _wallet(session, member_id)
-    result = session.execute(
-        update(Wallet)
-        .where(Wallet.member_id == member_id, Wallet.balance_cents + delta >= 0)
-        .values(balance_cents=Wallet.balance_cents + delta, updated_at=now())
-    )
-    if result.rowcount != 1:
-        return False
-    session.add(
-        WalletMovement(
-            member_id=member_id,
-            delta_cents=delta,
-            reason=reason,
-            order=order,
-            idempotency_key=key,
-            created_at=now(),
+    """Change a balance by `delta` (see MOVE) and record why; False if the balance does not cover it."""
+    at = now()
+    move = {"member": member_id, "delta": delta, "at": at}
+    moved = session.execute(MOVE, move).rowcount == 1
+    if not moved and session.execute(BALANCE, {"member": member_id}).first() is None:
+        # A member's first movement opens the wallet at zero (a debit then still fails).
+        session.execute(OPEN_WALLET, {"member_id": member_id, "balance_cents": 0, "updated_at": at})
+        moved = session.execute(MOVE, move).rowcount == 1
+    if moved:
+        session.execute(
+            RECORD_MOVEMENT,
+            {
+                "member_id": member_id,
+                "delta_cents": delta,
+                "reason": reason,
+                "order": order,
+                "idempotency_key": key,
+                "created_at": at,
+            },
         )
-    )
-    return True
+    return moved
 
 
 def adjust_balance(session: Session, member_id: int, delta: int, reason: str, key: str | None = None) -> int:
@@ -68,66 +99,77 @@ def adjust_balance(session: Session, member_id: int, delta: int, reason: str, ke
             return balance_of(session, member_id)
     if not _move(session, member_id, delta, f"adjustment: {reason}", key=key):
         raise ApiError(409, "insufficient_balance", "The balance cannot go below zero.")
-    session.flush()
     return balance_of(session, member_id)
 
 
-def _reply_with_state(uow: UnitOfWork, payment: Payment) -> None:
+def _reply_with_state(uow: UnitOfWork, payment: Mapping[str, Any]) -> None:
     """Tell orders where the payment stands (a command sent again gets the same answer)."""
-    if payment.status == "captured" or (payment.status == "refunded" and payment.captured_at):
+    status = payment["status"]
+    if status == "captured" or (status == "refunded" and payment["captured_at"]):
         uow.send(
             "payment.captured",
-            {"order": payment.order, "method": payment.method, "amount_cents": payment.amount_cents},
+            {"order": payment["order"], "method": payment["method"], "amount_cents": payment["amount_cents"]},
         )
-    elif payment.status == "failed":
-        uow.send("payment.failed", {"order": payment.order, "reason": payment.failure or "failed"})
-    elif payment.status in ("pending", "cod"):
-        uow.send("payment.pending", {"order": payment.order, "method": payment.method})
+    elif status == "failed":
+        uow.send("payment.failed", {"order": payment["order"], "reason": payment["failure"] or "failed"})
+    elif status in ("pending", "cod"):
+        uow.send("payment.pending", {"order": payment["order"], "method": payment["method"]})
 
 
 def take_payment(uow: UnitOfWork, command: dict[str, Any]) -> None:
     """Charge an order once its stock is held: balance now, online later (provider notify), COD on delivery."""
     session = uow.session
     order = command["order"]
-    existing = session.scalar(select(Payment).where(Payment.order == order))
+    existing = session.execute(PAYMENT_STATE, {"order": order}).first()
     if existing is not None:
-        _reply_with_state(uow, existing)
+        _reply_with_state(uow, existing._mapping)
         return
-    payment = Payment(
-        order=order,
-        member_id=command["member_id"],
-        method=command["method"],
-        status="pending",
-        amount_cents=command["total_cents"],
-        refunded_cents=0,
-        created_at=now(),
-    )
+    at = now()
+    payment = {
+        "order": order,
+        "member_id": command["member_id"],
+        "method": command["method"],
+        "status": "pending",
+        "amount_cents": command["total_cents"],
+        "refunded_cents": 0,
+        "out_trade_no": None,
+        "failure": None,
+        "created_at": at,
+        "captured_at": None,
+    }
     if command["method"] == "balance":
         if _move(session, command["member_id"], -command["total_cents"], "order payment", order=order):
-            payment.status = "captured"
-            payment.captured_at = now()
-            for share in command["units"]:
-                session.add(
-                    LedgerEntry(
-                        order=order,
-                        unit=share["unit"],
-                        kind="sale",
-                        amount_cents=share["amount_cents"],
-                        reason="order paid from balance",
-                        created_at=now(),
-                    )
-                )
+            payment |= {"status": "captured", "captured_at": at}
+            _record_entries(session, order, "sale", command["units"], "order paid from balance")
         else:
-            payment.status = "failed"
-            payment.failure = "insufficient_balance"
+            payment |= {"status": "failed", "failure": "insufficient_balance"}
     elif command["method"] == "online":
-        payment.status = "pending"
-        payment.out_trade_no = f"{order}-{uuid.uuid4().hex[:8]}"
+        payment["out_trade_no"] = f"{order}-{uuid.uuid4().hex[:8]}"
     else:
-        payment.status = "cod"
-    session.add(payment)
-    session.flush()
+        payment["status"] = "cod"
+    session.execute(RECORD_PAYMENT, payment)
     _reply_with_state(uow, payment)
+
+
+def _record_entries(session: Session, order: str, kind: str, shares: list[dict[str, Any]], reason: str) -> None:
+    """One ledger entry per unit share (`{"unit", "amount_cents"}`): what it is owed (sale) or gives back (refund)."""
+    if not shares:
+        return  # (an insert without parameters would write one row of defaults)
+    at = now()
+    session.execute(
+        RECORD_ENTRIES,
+        [
+            {
+                "order": order,
+                "unit": share["unit"],
+                "kind": kind,
+                "amount_cents": share["amount_cents"],
+                "reason": reason,
+                "created_at": at,
+            }
+            for share in shares
+        ],
+    )
 
 
 def refund_payment(uow: UnitOfWork, command: dict[str, Any]) -> None:
@@ -143,19 +185,9 @@ def refund_payment(uow: UnitOfWork, command: dict[str, Any]) -> None:
     amount = payment.amount_cents if payment.status == "captured" else 0
     if amount and payment.method == "balance":
         _move(session, payment.member_id, amount, f"refund: {command['reason']}", order=payment.order)
-    for entry in session.scalars(
-        select(LedgerEntry).where(LedgerEntry.order == payment.order, LedgerEntry.kind == "sale")
-    ).all():
-        session.add(
-            LedgerEntry(
-                order=payment.order,
-                unit=entry.unit,
-                kind="refund",
-                amount_cents=-entry.amount_cents,
-                reason=command["reason"],
-                created_at=now(),
-            )
-        )
+    sales = session.execute(SALES, {"order": payment.order}).all()
+    refunds = [{"unit": sale.unit, "amount_cents": -sale.amount_cents} for sale in sales]
+    _record_entries(session, payment.order, "refund", refunds, command["reason"])
     payment.status = "refunded" if amount else "failed"
     payment.failure = payment.failure or (None if amount else "cancelled before payment")
     payment.refunded_cents = amount
@@ -175,17 +207,8 @@ def complete_sale(uow: UnitOfWork, event: dict[str, Any]) -> None:
         units: dict[str, int] = {}
         for line in event["lines"]:
             units[line["unit"]] = units.get(line["unit"], 0) + line["amount_cents"]
-        for unit, amount in units.items():
-            uow.session.add(
-                LedgerEntry(
-                    order=payment.order,
-                    unit=unit,
-                    kind="sale",
-                    amount_cents=amount,
-                    reason="cash collected on delivery",
-                    created_at=now(),
-                )
-            )
+        shares = [{"unit": unit, "amount_cents": amount} for unit, amount in units.items()]
+        _record_entries(uow.session, payment.order, "sale", shares, "cash collected on delivery")
 
 
 def payment_view(payment: Payment) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .models import Shipment
+    from sqlalchemy import Row
 
 
 @dataclass(frozen=True)
@@ -21,8 +21,8 @@ class CourierAdapter(ABC):
     """A third-party logistics company (F in the procedure): it collects parcels against a waybill."""
 
     @abstractmethod
-    def book(self, shipment: Shipment) -> Booking:
-        """Request a pickup for this parcel and return the waybill the courier issued."""
+    def book(self, shipment: Row) -> Booking:
+        """Request a pickup for this parcel (its row of the shipments table) and return the waybill issued."""
 
     @abstractmethod
     def cancel(self, waybill: str) -> None:
@@ -37,7 +37,7 @@ class SandboxCourier(CourierAdapter):
     def __init__(self) -> None:
         self.cancelled: list[str] = []
 
-    def book(self, shipment: Shipment) -> Booking:
+    def book(self, shipment: Row) -> Booking:
         # Random, not sequential: several workers book at once without sharing a counter; the
         # shipments table's unique waybill turns the rare clash into a retry.
         return Booking(waybill=f"SB{secrets.randbelow(10**12):012d}", carrier=self.carrier)

@@ -1,16 +1,20 @@
 """Logistics' use cases: book deliveries, run the local batches and hand-overs, follow partners' tracking.
 
-No Flask, no Celery: the courier company and the settings come in as arguments.
+No Flask, no Celery: the courier company and the settings come in as arguments. Booking is on every
+order's path, so it runs Core statements built once with bound parameters (SQLAlchemy reuses their
+compiled form, and no ORM object is loaded or flushed per message); the rest is staff and partner work
+and uses the ORM.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -58,6 +62,35 @@ def _iso(value: datetime | None) -> str | None:
 
 # --- booking --------------------------------------------------------------------------------------
 
+shipment_table, batch_table = Shipment.__table__, Batch.__table__
+
+#: What orders is told about a shipment (see _reply).
+SHIPMENT_STATE = select(
+    shipment_table.c.order,
+    shipment_table.c.fulfilment_id,
+    shipment_table.c.status,
+    shipment_table.c.delivery,
+    shipment_table.c.waybill,
+    shipment_table.c.carrier,
+).where(shipment_table.c.fulfilment_id == bindparam("fulfilment_id"))
+#: FOR SHARE: a batch being closed at this moment makes us wait, then no longer counts as open, so a
+#: parcel never joins a batch after its cut-off has released the others.
+OPEN_BATCH = (
+    select(batch_table.c.id)
+    .where(batch_table.c.status == "open")
+    .order_by(batch_table.c.id)
+    .limit(1)
+    .with_for_update(read=True)
+)
+NEW_SHIPMENT = insert(shipment_table)
+#: A courier books a parcel from its row (address, declared value, ...).
+NEW_COURIER_SHIPMENT = NEW_SHIPMENT.returning(*shipment_table.c)
+SET_WAYBILL = (
+    update(shipment_table)
+    .where(shipment_table.c.id == bindparam("shipment_id"))
+    .values(waybill=bindparam("waybill_no"), carrier=bindparam("carrier_name"))
+)
+
 
 def _new_batch(session: Session, timezone: str) -> Batch:
     # Numbered per day in the mall's time zone: B20261124-1, B20261124-2 ...; two workers that open
@@ -70,31 +103,29 @@ def _new_batch(session: Session, timezone: str) -> Batch:
     return batch
 
 
-def _open_batch(session: Session, timezone: str) -> Batch:
-    """The batch local parcels join now, opened if there is none.
-
-    FOR SHARE: a batch being closed at this moment makes us wait, then no longer counts as open, so
-    a parcel never joins a batch after its cut-off has released the others.
-    """
-    batch = session.scalar(
-        select(Batch).where(Batch.status == "open").order_by(Batch.id).limit(1).with_for_update(read=True)
-    )
-    return batch if batch is not None else _new_batch(session, timezone)
+def _open_batch(session: Session, timezone: str) -> int:
+    """The id of the batch local parcels join now (see OPEN_BATCH), opened if there is none."""
+    batch_id = session.execute(OPEN_BATCH).scalar()
+    return batch_id if batch_id is not None else _new_batch(session, timezone).id
 
 
-def _reply(uow: UnitOfWork, shipment: Shipment) -> None:
+def _cancelled(uow: UnitOfWork, order: str, fulfilment_id: int) -> None:
+    uow.send("shipment.cancelled", {"order": order, "fulfilment_id": fulfilment_id})
+
+
+def _reply(uow: UnitOfWork, shipment: Mapping[str, Any]) -> None:
     """Tell orders where the delivery stands (a command sent again gets the same answer)."""
-    if shipment.status == "cancelled":
-        uow.send("shipment.cancelled", {"order": shipment.order, "fulfilment_id": shipment.fulfilment_id})
+    if shipment["status"] == "cancelled":
+        _cancelled(uow, shipment["order"], shipment["fulfilment_id"])
         return
     uow.send(
         "shipment.booked",
         {
-            "order": shipment.order,
-            "fulfilment_id": shipment.fulfilment_id,
-            "delivery": shipment.delivery,
-            "waybill": shipment.waybill,
-            "carrier": shipment.carrier,
+            "order": shipment["order"],
+            "fulfilment_id": shipment["fulfilment_id"],
+            "delivery": shipment["delivery"],
+            "waybill": shipment["waybill"],
+            "carrier": shipment["carrier"],
         },
     )
 
@@ -113,35 +144,40 @@ def arrange_delivery(
     agreement). One shipment per fulfilment: the same command again only repeats the reply.
     """
     session = uow.session
-    existing = session.scalar(select(Shipment).where(Shipment.fulfilment_id == command["fulfilment_id"]))
+    existing = session.execute(SHIPMENT_STATE, {"fulfilment_id": command["fulfilment_id"]}).first()
     if existing is not None:
-        _reply(uow, existing)
+        _reply(uow, existing._mapping)
         return
-    shipment = Shipment(
-        order=command["order"],
-        fulfilment_id=command["fulfilment_id"],
-        unit=command["unit"],
-        delivery=command["delivery"],
-        address=dict(command["address"]),
-        declared_value_cents=command["declared_value_cents"],
-        cod_amount_cents=command["cod_amount_cents"],
-        insurance_cents=0,
-        created_at=now(),
-    )
+    shipment = {
+        "order": command["order"],
+        "fulfilment_id": command["fulfilment_id"],
+        "unit": command["unit"],
+        "delivery": command["delivery"],
+        "address": command["address"],
+        "declared_value_cents": command["declared_value_cents"],
+        "cod_amount_cents": command["cod_amount_cents"],
+        "insurance_cents": 0,
+        "status": "awaiting_batch",
+        "batch_id": None,
+        "waybill": None,
+        "carrier": None,
+        "created_at": now(),
+    }
     if command["delivery"] == "local":
-        shipment.batch = _open_batch(session, timezone)
-        shipment.status = "awaiting_batch"
-        session.add(shipment)
+        shipment["batch_id"] = _open_batch(session, timezone)
+        session.execute(NEW_SHIPMENT, shipment)
     else:
-        shipment.status = "booked"
-        shipment.insurance_cents = rate_of(command["declared_value_cents"], insurance_rate)
-        session.add(shipment)
-        session.flush()
+        shipment["status"] = "booked"
+        shipment["insurance_cents"] = rate_of(command["declared_value_cents"], insurance_rate)
+        # Stored before booking: a racing copy of this command fails on the unique fulfilment, not at the courier.
+        row = session.execute(NEW_COURIER_SHIPMENT, shipment).one()
         # The booking is outside our transaction: if the commit fails after it, the message is
         # retried and books again; the orphan waybill is never picked up and expires at the courier.
-        booking = courier.book(shipment)
-        shipment.waybill, shipment.carrier = booking.waybill, booking.carrier
-    session.flush()
+        booking = courier.book(row)
+        shipment["waybill"], shipment["carrier"] = booking.waybill, booking.carrier
+        session.execute(
+            SET_WAYBILL, {"shipment_id": row.id, "waybill_no": booking.waybill, "carrier_name": booking.carrier}
+        )
     _reply(uow, shipment)
 
 
@@ -153,7 +189,7 @@ def cancel_delivery(uow: UnitOfWork, command: dict[str, Any], *, courier: Courie
     if shipment is None:
         # Nothing was booked: the answer the saga waits for is still "cancelled".
         log.info("cancel for fulfilment %s of %s: nothing was booked", command["fulfilment_id"], command["order"])
-        uow.send("shipment.cancelled", {"order": command["order"], "fulfilment_id": command["fulfilment_id"]})
+        _cancelled(uow, command["order"], command["fulfilment_id"])
         return
     if shipment.status in BEFORE_HAND_OVER:
         if shipment.waybill:
@@ -168,7 +204,7 @@ def cancel_delivery(uow: UnitOfWork, command: dict[str, Any], *, courier: Courie
             shipment.status,
         )
         return
-    _reply(uow, shipment)
+    _cancelled(uow, shipment.order, shipment.fulfilment_id)
 
 
 # --- local batches and hand-overs -----------------------------------------------------------------

@@ -1,4 +1,10 @@
-"""Stores' use cases: units, stock-in, reservations, packing tasks, slips and purchase notices. No Flask, no Celery."""
+"""Stores' use cases: units, stock-in, reservations, packing tasks, slips and purchase notices. No Flask, no Celery.
+
+Stock, reservations and packing tasks are on every order's path (a check and a pack per fulfilment), so
+they are read and written with the Core statements below, built once with bound parameters: SQLAlchemy
+reuses their compiled form, and no ORM object is loaded or flushed per message. Units and purchase
+notices are staff work and use the ORM.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Row, and_, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -15,8 +21,110 @@ from shared.messaging import PermanentError, UnitOfWork, now
 from .models import PackingTask, PurchaseNotice, Reservation, Stock, Unit
 
 SLIP_NAMES = {"GD": "hold slip (挂单小票)", "XS": "sales slip (销售小票)"}
+RESERVED_STATUSES = ("held", "issued")  # goods still promised to the customer
 
 log = logging.getLogger("mall.stores")
+
+# --- statements -----------------------------------------------------------------------------------
+# (An insert or update may not name a bound parameter after one of its columns: hence in_unit, of_sku.)
+
+unit_table, stock_table, reservation_table, task_table = (
+    Unit.__table__,
+    Stock.__table__,
+    Reservation.__table__,
+    PackingTask.__table__,
+)
+
+#: What packing needs to know of a unit.
+UNIT = select(
+    unit_table.c.code, unit_table.c.name, unit_table.c.kind, unit_table.c.channel, unit_table.c.auto_pack
+).where(unit_table.c.code == bindparam("unit"))
+#: The unit with this fulfilment's reservations there, in one round trip: no row means no such unit, a
+#: single row without a status means nothing is reserved yet.
+UNIT_AND_RESERVATIONS = (
+    select(unit_table.c.code, reservation_table.c.status)
+    .outerjoin(
+        reservation_table,
+        and_(
+            reservation_table.c.unit == unit_table.c.code,
+            reservation_table.c.fulfilment_id == bindparam("fulfilment_id"),
+        ),
+    )
+    .where(unit_table.c.code == bindparam("unit"))
+)
+STOCK = select(stock_table).where(stock_table.c.unit == bindparam("unit"), stock_table.c.sku == bindparam("sku"))
+AVAILABLE = select(stock_table.c.on_hand - stock_table.c.reserved).where(
+    stock_table.c.unit == bindparam("unit"), stock_table.c.sku == bindparam("sku")
+)
+_stock_row = and_(stock_table.c.unit == bindparam("in_unit"), stock_table.c.sku == bindparam("of_sku"))
+#: No oversell: one conditional update, so two fulfilments can never both take the last piece.
+RESERVE = (
+    update(stock_table)
+    .where(_stock_row, stock_table.c.on_hand - stock_table.c.reserved >= bindparam("quantity"))
+    .values(reserved=stock_table.c.reserved + bindparam("quantity"), updated_at=bindparam("at"))
+)
+#: Held goods nobody will take after all: available again.
+GIVE_BACK = (
+    update(stock_table)
+    .where(_stock_row)
+    .values(reserved=stock_table.c.reserved - bindparam("quantity"), updated_at=bindparam("at"))
+)
+#: The goods leave the shelf: what was promised is now gone from both counts.
+ISSUE = (
+    update(stock_table)
+    .where(_stock_row, stock_table.c.reserved >= bindparam("quantity"))
+    .values(
+        on_hand=stock_table.c.on_hand - bindparam("quantity"),
+        reserved=stock_table.c.reserved - bindparam("quantity"),
+        updated_at=bindparam("at"),
+    )
+)
+#: Goods arrive (stock-in), or come back when a packed fulfilment is released.
+RESTOCK = (
+    update(stock_table)
+    .where(_stock_row)
+    .values(on_hand=stock_table.c.on_hand + bindparam("quantity"), updated_at=bindparam("at"))
+)
+
+HOLD = insert(reservation_table)
+_reservations_of = and_(
+    reservation_table.c.fulfilment_id == bindparam("of_fulfilment"), reservation_table.c.unit == bindparam("in_unit")
+)
+#: What is still reserved for a fulfilment at a unit, locked in SKU order: packing and releasing lock it alike.
+RESERVED_FOR_UPDATE = (
+    select(reservation_table.c.sku, reservation_table.c.quantity, reservation_table.c.status)
+    .where(_reservations_of, reservation_table.c.status.in_(RESERVED_STATUSES))
+    .order_by(reservation_table.c.sku)
+    .with_for_update()
+)
+#: The held reservations of a fulfilment at a unit are packed; returns what they hold.
+MARK_ISSUED = (
+    update(reservation_table)
+    .where(_reservations_of, reservation_table.c.status == "held")
+    .values(status="issued", updated_at=bindparam("at"))
+    .returning(reservation_table.c.sku, reservation_table.c.quantity)
+)
+MARK_RELEASED = (
+    update(reservation_table)
+    .where(_reservations_of, reservation_table.c.status.in_(RESERVED_STATUSES))
+    .values(status="released", updated_at=bindparam("at"))
+)
+
+TASK = select(task_table).where(task_table.c.id == bindparam("task_id"))
+TASK_FOR_UPDATE = TASK.with_for_update()
+TASK_OF_FULFILMENT_FOR_UPDATE = (
+    select(task_table).where(task_table.c.fulfilment_id == bindparam("fulfilment_id")).with_for_update()
+)
+OPEN_TASK = insert(task_table).returning(*task_table.c)
+_task_row = task_table.c.id == bindparam("task_id")
+SET_FAX = update(task_table).where(_task_row).values(fax_document=bindparam("fax"))
+CANCEL_TASK = update(task_table).where(_task_row).values(status="cancelled")
+TASK_DONE = (
+    update(task_table)
+    .where(_task_row)
+    .values(status="done", slip_no=bindparam("slip"), packed_at=bindparam("at"))
+    .returning(*task_table.c)
+)
 
 
 class StoresError(Exception):
@@ -85,28 +193,30 @@ def unit_view(unit: Unit) -> dict[str, Any]:
     }
 
 
-def _unit_or_permanent(session: Session, code: str) -> Unit:
+def _unit(session: Session, code: str) -> Row | None:
+    return session.execute(UNIT, {"unit": code}).first()
+
+
+def _unknown_unit(code: str) -> PermanentError:
     """A command for a unit that does not exist can never succeed: dead-letter it instead of retrying."""
-    unit = session.get(Unit, code)
+    return PermanentError(f"unknown unit {code!r}")
+
+
+def _unit_or_permanent(session: Session, code: str) -> Row:
+    unit = _unit(session, code)
     if unit is None:
-        raise PermanentError(f"unknown unit {code!r}")
+        raise _unknown_unit(code)
     return unit
 
 
 # --- stock ----------------------------------------------------------------------------------------
 
 
-def _stock(session: Session, unit: str, sku: str) -> Stock | None:
-    # populate_existing: the conditional updates below bypass the identity map, so read fresh values.
-    return session.get(Stock, (unit, sku), populate_existing=True)
-
-
 def _available(session: Session, unit: str, sku: str) -> int:
-    stock = _stock(session, unit, sku)
-    return stock.on_hand - stock.reserved if stock else 0
+    return session.execute(AVAILABLE, {"unit": unit, "sku": sku}).scalar() or 0
 
 
-def stock_view(stock: Stock) -> dict[str, Any]:
+def stock_view(stock: Row) -> dict[str, Any]:
     return {
         "unit": stock.unit,
         "sku": stock.sku,
@@ -117,31 +227,23 @@ def stock_view(stock: Stock) -> dict[str, Any]:
 
 
 def _add_on_hand(session: Session, unit: str, sku: str, quantity: int) -> None:
-    changed = session.execute(
-        update(Stock)
-        .where(Stock.unit == unit, Stock.sku == sku)
-        .values(on_hand=Stock.on_hand + quantity, updated_at=now())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if changed:
+    line = {"in_unit": unit, "of_sku": sku, "quantity": quantity, "at": now()}
+    if session.execute(RESTOCK, line).rowcount:
         return
     try:
         with session.begin_nested():
-            session.execute(insert(Stock).values(unit=unit, sku=sku, on_hand=quantity, reserved=0, updated_at=now()))
+            session.execute(
+                insert(stock_table).values(unit=unit, sku=sku, on_hand=quantity, reserved=0, updated_at=line["at"])
+            )
     except IntegrityError:
         # A concurrent stock-in created the row after our update found none: add to it instead.
-        session.execute(
-            update(Stock)
-            .where(Stock.unit == unit, Stock.sku == sku)
-            .values(on_hand=Stock.on_hand + quantity, updated_at=now())
-            .execution_options(synchronize_session=False)
-        )
+        session.execute(RESTOCK, line)
 
 
 def stock_in(uow: UnitOfWork, unit_code: str, sku: str, quantity: int) -> dict[str, Any]:
     """Goods received (入库): on hand rises, open purchase notices for the SKU are fulfilled, orders hear of it."""
     session = uow.session
-    if session.get(Unit, unit_code) is None:
+    if _unit(session, unit_code) is None:
         raise UnknownUnit(unit_code)
     _add_on_hand(session, unit_code, sku, quantity)
     session.execute(
@@ -150,9 +252,7 @@ def stock_in(uow: UnitOfWork, unit_code: str, sku: str, quantity: int) -> dict[s
         .values(status="fulfilled", fulfilled_at=now())
         .execution_options(synchronize_session=False)
     )
-    stock = _stock(session, unit_code, sku)
-    assert stock is not None
-    view = stock_view(stock)
+    view = stock_view(session.execute(STOCK, {"unit": unit_code, "sku": sku}).one())
     # Orders waiting in awaiting_stock for this SKU at this unit try again.
     uow.send("stock.replenished", {"unit": unit_code, "sku": sku, "available": view["available"]})
     return view
@@ -188,34 +288,18 @@ def availability(session: Session, skus: list[str]) -> list[dict[str, Any]]:
 # --- reservations ---------------------------------------------------------------------------------
 
 
-class _Short(Exception):
-    """Raised inside the savepoint so that every line reserved so far is rolled back together."""
-
-
-def _reserve(session: Session, unit: str, sku: str, quantity: int) -> bool:
-    """No oversell: one conditional update, so two fulfilments can never both take the last piece."""
-    return (
-        session.execute(
-            update(Stock)
-            .where(Stock.unit == unit, Stock.sku == sku, Stock.on_hand - Stock.reserved >= quantity)
-            .values(reserved=Stock.reserved + quantity, updated_at=now())
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        == 1
-    )
-
-
 def check_stock(uow: UnitOfWork, command: dict[str, Any]) -> None:
     """Reserve every line of a fulfilment at this unit, or none; reply stock.reserved or stock.short."""
     session = uow.session
-    unit = _unit_or_permanent(session, command["unit"])
-    reply = {"order": command["order"], "fulfilment_id": command["fulfilment_id"], "unit": unit.code}
-    existing = session.scalars(
-        select(Reservation).where(Reservation.fulfilment_id == command["fulfilment_id"], Reservation.unit == unit.code)
-    ).all()
+    unit, fulfilment_id = command["unit"], command["fulfilment_id"]
+    rows = session.execute(UNIT_AND_RESERVATIONS, {"unit": unit, "fulfilment_id": fulfilment_id}).all()
+    if not rows:
+        raise _unknown_unit(unit)
+    reply = {"order": command["order"], "fulfilment_id": fulfilment_id, "unit": unit}
+    existing = [row.status for row in rows if row.status is not None]
     if existing:
         # The saga re-sends a command whose reply it never got: answer again, reserve nothing twice.
-        if any(r.status in ("held", "issued") for r in existing):
+        if any(status in RESERVED_STATUSES for status in existing):
             uow.send("stock.reserved", reply)
         else:
             # Released already (the order was cancelled): a stale check must not hold stock nobody frees.
@@ -225,37 +309,30 @@ def check_stock(uow: UnitOfWork, command: dict[str, Any]) -> None:
     wanted: dict[str, int] = {}
     for line in command["lines"]:
         wanted[line["sku"]] = wanted.get(line["sku"], 0) + line["quantity"]
+    at = now()
+    taken: list[dict[str, Any]] = []
     short: list[dict[str, Any]] = []
-    try:
-        with session.begin_nested():
-            # Sorted, so that two fulfilments locking the same rows on PostgreSQL take them in one order.
-            for sku in sorted(wanted):
-                if not _reserve(session, unit.code, sku, wanted[sku]):
-                    short.append(
-                        {"sku": sku, "requested": wanted[sku], "available": _available(session, unit.code, sku)}
-                    )
-            if short:
-                raise _Short
-            for sku in sorted(wanted):
-                session.add(
-                    Reservation(
-                        order=command["order"],
-                        fulfilment_id=command["fulfilment_id"],
-                        unit=unit.code,
-                        sku=sku,
-                        quantity=wanted[sku],
-                        status="held",
-                        created_at=now(),
-                        updated_at=now(),
-                    )
-                )
-            session.flush()
-    except _Short:
+    # Sorted, so that two fulfilments locking the same rows on PostgreSQL take them in one order.
+    for sku in sorted(wanted):
+        line = {"in_unit": unit, "of_sku": sku, "quantity": wanted[sku], "at": at}
+        if session.execute(RESERVE, line).rowcount == 1:
+            taken.append(line)
+        else:
+            short.append({"sku": sku, "requested": wanted[sku], "available": _available(session, unit, sku)})
+    if short:
+        # All or none: the lines that fitted go back (their rows stay locked until this transaction ends).
+        for line in taken:
+            session.execute(GIVE_BACK, line)
         notice = None
         if command["notify_purchasing"]:
-            notice = _raise_purchase_notices(session, unit.code, command["order"], short)
+            notice = _raise_purchase_notices(session, unit, command["order"], short)
         uow.send("stock.short", reply | {"short": short, "purchase_notice": notice})
         return
+    held = {"order": command["order"], "fulfilment_id": fulfilment_id, "unit": unit, "status": "held"}
+    session.execute(
+        HOLD,
+        [held | {"sku": sku, "quantity": wanted[sku], "created_at": at, "updated_at": at} for sku in sorted(wanted)],
+    )
     uow.send("stock.reserved", reply)
 
 
@@ -287,53 +364,33 @@ def _raise_purchase_notices(session: Session, unit: str, order: str, short: list
 def release_stock(uow: UnitOfWork, command: dict[str, Any]) -> None:
     """Give a cancelled fulfilment's stock back and cancel its packing; a second release changes nothing."""
     session = uow.session
-    unit = _unit_or_permanent(session, command["unit"])
+    unit = _unit_or_permanent(session, command["unit"]).code
     fulfilment_id = command["fulfilment_id"]
     # Lock the task first, as completing a task does, so that packing and releasing never cross.
-    task = session.scalar(
-        select(PackingTask)
-        .where(PackingTask.fulfilment_id == fulfilment_id, PackingTask.unit == unit.code)
-        .with_for_update()
-    )
-    if task is not None and task.status == "open":
-        task.status = "cancelled"
-    reservations = session.scalars(
-        select(Reservation)
-        .where(
-            Reservation.fulfilment_id == fulfilment_id,
-            Reservation.unit == unit.code,
-            Reservation.status.in_(("held", "issued")),
-        )
-        .order_by(Reservation.sku)
-        .with_for_update()
-    ).all()
-    for reservation in reservations:
-        if reservation.status == "held":
-            values = {"reserved": Stock.reserved - reservation.quantity}
-        else:
-            # Issued goods were taken off the shelf when the parcel was packed; unpacked, they go back.
-            values = {"on_hand": Stock.on_hand + reservation.quantity}
-        session.execute(
-            update(Stock)
-            .where(Stock.unit == unit.code, Stock.sku == reservation.sku)
-            .values(**values, updated_at=now())
-            .execution_options(synchronize_session=False)
-        )
-        reservation.status = "released"
-        reservation.updated_at = now()
-    uow.send("stock.released", {"order": command["order"], "fulfilment_id": fulfilment_id, "unit": unit.code})
+    task = session.execute(TASK_OF_FULFILMENT_FOR_UPDATE, {"fulfilment_id": fulfilment_id}).first()
+    if task is not None and task.unit == unit and task.status == "open":
+        session.execute(CANCEL_TASK, {"task_id": task.id})
+    of_fulfilment = {"of_fulfilment": fulfilment_id, "in_unit": unit}
+    reserved = session.execute(RESERVED_FOR_UPDATE, of_fulfilment).all()
+    if reserved:
+        at = now()
+        for line in reserved:
+            back = GIVE_BACK if line.status == "held" else RESTOCK
+            session.execute(back, {"in_unit": unit, "of_sku": line.sku, "quantity": line.quantity, "at": at})
+        session.execute(MARK_RELEASED, of_fulfilment | {"at": at})
+    uow.send("stock.released", {"order": command["order"], "fulfilment_id": fulfilment_id, "unit": unit})
 
 
 # --- packing --------------------------------------------------------------------------------------
 
 
-def slip_number(unit: Unit, task: PackingTask) -> str:
+def slip_number(unit: Row, task: Row) -> str:
     """Branches issue a hold slip (挂单小票, GD-); counters and the warehouse a sales slip (销售小票, XS-)."""
     prefix = "GD" if unit.kind == "branch" else "XS"
     return f"{prefix}-{unit.code}-{task.id:06d}"
 
 
-def fax_document(unit: Unit, task: PackingTask) -> str:
+def fax_document(unit: Row, task: Row) -> str:
     """The printable order a township branch receives by fax instead of the task queue."""
     slip = SLIP_NAMES["GD" if unit.kind == "branch" else "XS"]
     delivery = {
@@ -363,55 +420,51 @@ def pack_parcel(uow: UnitOfWork, command: dict[str, Any]) -> None:
     """Open one packing task per fulfilment (a fax for fax units); auto-pack units pack it at once."""
     session = uow.session
     unit = _unit_or_permanent(session, command["unit"])
-    task = session.scalar(
-        select(PackingTask).where(PackingTask.fulfilment_id == command["fulfilment_id"]).with_for_update()
-    )
+    fulfilment_id = command["fulfilment_id"]
+    task = session.execute(TASK_OF_FULFILMENT_FOR_UPDATE, {"fulfilment_id": fulfilment_id}).first()
     if task is not None:
         # A repeat: answer a packed parcel again; an open task is with the staff, a cancelled one is over.
         if task.status == "done":
             _send_packed(uow, task)
         return
-    held = session.scalar(
-        select(Reservation.id).where(
-            Reservation.fulfilment_id == command["fulfilment_id"],
-            Reservation.unit == unit.code,
-            Reservation.status.in_(("held", "issued")),
-        )
-    )
-    if held is None:
+    # Locked, so that a release committing meanwhile is seen here, not after the task is open.
+    if not session.execute(RESERVED_FOR_UPDATE, {"of_fulfilment": fulfilment_id, "in_unit": unit.code}).all():
         # The order was cancelled and its stock released before this command arrived (the two can
         # cross): no staff member should pack goods nobody holds for a customer.
-        log.info("no packing task for fulfilment %s: nothing is reserved for it", command["fulfilment_id"])
+        log.info("no packing task for fulfilment %s: nothing is reserved for it", fulfilment_id)
         return
-    task = PackingTask(
-        order=command["order"],
-        fulfilment_id=command["fulfilment_id"],
-        unit=unit.code,
-        status="open",
-        delivery=command["delivery"],
-        items=[{"sku": line["sku"], "name": line["name"], "quantity": line["quantity"]} for line in command["lines"]],
-        created_at=now(),
-    )
-    session.add(task)
-    session.flush()  # the task id goes into the fax and the slip number
+    task = session.execute(
+        OPEN_TASK,
+        {
+            "order": command["order"],
+            "fulfilment_id": fulfilment_id,
+            "unit": unit.code,
+            "status": "open",
+            "delivery": command["delivery"],
+            "items": [
+                {"sku": line["sku"], "name": line["name"], "quantity": line["quantity"]} for line in command["lines"]
+            ],
+            "created_at": now(),
+        },
+    ).one()  # the task id goes into the fax and the slip number
     if unit.channel == "fax":
-        task.fax_document = fax_document(unit, task)
+        session.execute(SET_FAX, {"task_id": task.id, "fax": fax_document(unit, task)})
     if unit.auto_pack:
         _complete(uow, unit, task, None)
 
 
 def task_order(session: Session, task_id: int, unit: str) -> str:
     """The order a unit's packing task belongs to (its messages carry it as correlation id)."""
-    task = session.get(PackingTask, task_id)
+    task = session.execute(TASK, {"task_id": task_id}).first()
     if task is None or task.unit != unit:
         raise TaskNotFound(task_id)
     return task.order
 
 
-def complete_task(uow: UnitOfWork, task_id: int, unit_code: str, slip_no: str | None = None) -> PackingTask:
+def complete_task(uow: UnitOfWork, task_id: int, unit_code: str, slip_no: str | None = None) -> Row:
     """Staff packed the parcel: issue the slip and the stock, tell orders; done twice with one slip is done once."""
     session = uow.session
-    task = session.scalar(select(PackingTask).where(PackingTask.id == task_id).with_for_update())
+    task = session.execute(TASK_FOR_UPDATE, {"task_id": task_id}).first()
     if task is None or task.unit != unit_code:
         raise TaskNotFound(task_id)
     if task.status == "cancelled":
@@ -420,47 +473,24 @@ def complete_task(uow: UnitOfWork, task_id: int, unit_code: str, slip_no: str | 
         if slip_no in (None, task.slip_no):
             return task
         raise TaskNotOpen(task_id)
-    unit = session.get(Unit, unit_code)
-    assert unit is not None
-    _complete(uow, unit, task, slip_no)
-    return task
+    return _complete(uow, _unit_or_permanent(session, unit_code), task, slip_no)
 
 
-def _complete(uow: UnitOfWork, unit: Unit, task: PackingTask, slip_no: str | None) -> None:
+def _complete(uow: UnitOfWork, unit: Row, task: Row, slip_no: str | None) -> Row:
+    """Issue the slip and the stock of an open task and tell orders; returns the task as done."""
     session = uow.session
-    task.slip_no = slip_no or slip_number(unit, task)
-    task.status = "done"
-    task.packed_at = now()
-    held = session.scalars(
-        select(Reservation)
-        .where(
-            Reservation.fulfilment_id == task.fulfilment_id,
-            Reservation.unit == unit.code,
-            Reservation.status == "held",
-        )
-        .order_by(Reservation.sku)
-        .with_for_update()
-    ).all()
-    for reservation in held:
-        # The goods leave the shelf: what was promised is now gone from both counts.
-        issued = session.execute(
-            update(Stock)
-            .where(Stock.unit == unit.code, Stock.sku == reservation.sku, Stock.reserved >= reservation.quantity)
-            .values(
-                on_hand=Stock.on_hand - reservation.quantity,
-                reserved=Stock.reserved - reservation.quantity,
-                updated_at=now(),
-            )
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if issued != 1:
-            raise RuntimeError(f"stock of {reservation.sku} at {unit.code} does not cover its reservation")
-        reservation.status = "issued"
-        reservation.updated_at = now()
-    _send_packed(uow, task)
+    at = now()
+    done = session.execute(TASK_DONE, {"task_id": task.id, "slip": slip_no or slip_number(unit, task), "at": at}).one()
+    issued = session.execute(MARK_ISSUED, {"of_fulfilment": task.fulfilment_id, "in_unit": unit.code, "at": at}).all()
+    for line in sorted(issued, key=lambda line: line.sku):  # in SKU order, as check_stock locks stock rows
+        stock_line = {"in_unit": unit.code, "of_sku": line.sku, "quantity": line.quantity, "at": at}
+        if session.execute(ISSUE, stock_line).rowcount != 1:
+            raise RuntimeError(f"stock of {line.sku} at {unit.code} does not cover its reservation")
+    _send_packed(uow, done)
+    return done
 
 
-def _send_packed(uow: UnitOfWork, task: PackingTask) -> None:
+def _send_packed(uow: UnitOfWork, task: Row) -> None:
     assert task.slip_no is not None
     uow.send(
         "parcel.packed",
@@ -475,14 +505,14 @@ def _send_packed(uow: UnitOfWork, task: PackingTask) -> None:
     )
 
 
-def list_tasks(session: Session, unit: str, status: str = "open") -> list[PackingTask]:
-    query = select(PackingTask).where(PackingTask.unit == unit).order_by(PackingTask.id)
+def list_tasks(session: Session, unit: str, status: str = "open") -> list[Row]:
+    query = select(task_table).where(task_table.c.unit == unit).order_by(task_table.c.id)
     if status != "all":
-        query = query.where(PackingTask.status == status)
-    return list(session.scalars(query))
+        query = query.where(task_table.c.status == status)
+    return list(session.execute(query))
 
 
-def task_view(task: PackingTask) -> dict[str, Any]:
+def task_view(task: Row) -> dict[str, Any]:
     return {
         "id": task.id,
         "order": task.order,
