@@ -142,6 +142,15 @@ def test_a_valid_message_round_trips_through_the_envelope_and_its_schema(type_):
 
 
 @pytest.mark.parametrize("type_", sorted(CATALOGUE))
+def test_the_envelope_is_written_out_exactly_as_its_schema_dumps_it(type_):
+    from shared.envelope import EnvelopeSchema
+
+    envelope = Envelope(type=type_, payload=EXAMPLES[type_], sender="x", correlation_id="M1", causation_id="c")
+    assert envelope.dump() == EnvelopeSchema().dump(envelope)
+    assert Envelope.load(envelope.dump()) == envelope
+
+
+@pytest.mark.parametrize("type_", sorted(CATALOGUE))
 def test_a_payload_with_an_unknown_field_is_refused(type_):
     body = Envelope(type=type_, payload=EXAMPLES[type_] | {"surprise": 1}, sender="x", correlation_id="M1").dump()
     with pytest.raises(ValidationError):
