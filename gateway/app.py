@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any
 
 from flask import Flask
@@ -21,6 +23,46 @@ from .webhooks import webhooks
 
 log = logging.getLogger("mall.gateway")
 
+#: How often each gateway web process checks that orders has the orders it placed (confirm_or_resend).
+CONFIRM_INTERVAL_SECONDS = 5.0
+
+_confirmer: threading.Thread | None = None
+_confirmer_lock = threading.Lock()
+
+
+#: At most this many batches a round: enough to keep up with thousands of orders a second.
+CONFIRM_MAX_BATCHES = 50
+
+
+def confirm_placed_orders(inner: Any) -> None:
+    """One round of services.confirm_or_resend, batch after batch while batches come back full (a busy
+    mall places more than one batch between two rounds); a failure (the database away, say) is logged,
+    never raised."""
+    try:
+        for _ in range(CONFIRM_MAX_BATCHES):
+            confirmed, resent = services.confirm_or_resend(runtime, inner)
+            if confirmed + resent < services.CONFIRM_BATCH:
+                return
+    except Exception:
+        log.warning("checking that orders has the placed orders failed; will try again", exc_info=True)
+
+
+def start_order_confirmer(inner: Any, interval: float = CONFIRM_INTERVAL_SECONDS) -> None:
+    """Every `interval`, in a daemon thread, re-send the placed orders orders does not have after their
+    deadline; idempotent to call twice in one process, like the outbox sweeper."""
+    global _confirmer
+    with _confirmer_lock:
+        if _confirmer is not None:
+            return
+
+        def loop():
+            while True:
+                time.sleep(interval)
+                confirm_placed_orders(inner)
+
+        _confirmer = threading.Thread(target=loop, name="gateway-order-confirmer", daemon=True)
+        _confirmer.start()
+
 
 class IdConverter(IntegerConverter):
     """`<id:name>`: a database id; a number too large for one is simply not found (never a 500)."""
@@ -38,6 +80,7 @@ def create_app(test_config: dict[str, Any] | None = None, inner: Any = None) -> 
         MAX_CONTENT_LENGTH=1024 * 1024,
         BOOTSTRAP_ADMIN=runtime.settings.bootstrap_admin,
         START_OUTBOX_SWEEPER=True,
+        START_ORDER_CONFIRMER=True,
         PRODUCT_CACHE_SECONDS=PRODUCT_CACHE_SECONDS,
     )
     app.config.update(test_config or {})
@@ -67,4 +110,8 @@ def create_app(test_config: dict[str, Any] | None = None, inner: Any = None) -> 
     if app.config["START_OUTBOX_SWEEPER"] and not app.testing:
         # Orders accepted while the broker was away wait in the outbox; this publishes them later.
         runtime.start_outbox_sweeper()
+    if app.config["START_ORDER_CONFIRMER"] and not app.testing:
+        # An orders.place_order the broker lost (a worker killed between taking it and recording it) is
+        # sent again once its deadline passes and orders says it does not have the order.
+        start_order_confirmer(app.extensions["inner"])
     return app

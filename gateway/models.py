@@ -72,3 +72,8 @@ class OrderRef(Base):
     #: JSON: {"lines": [...], "address": {...}, "payment_method": "..."} as sent to orders.
     snapshot: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    #: When orders should have the order by; past it the gateway asks orders and sends `orders.place_order`
+    #: again if orders does not have it (services.confirm_or_resend). NULL once orders is known to have it.
+    confirm_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    #: How many times the gateway sent `orders.place_order` again (each re-send waits twice as long).
+    resends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

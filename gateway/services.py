@@ -23,6 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.config import Settings
+from shared.http import ServiceUnavailable
+from shared.logs import correlation
 from shared.messaging import now
 from shared.money import format_cents, to_cents
 from shared.web import ApiError
@@ -38,6 +40,10 @@ ADMINS = ("admin", "superadmin")
 STAFF_VIEWERS = ("customer_service", "admin", "superadmin")
 LOGIN_WINDOW = timedelta(minutes=1)
 MAX_LINE_QUANTITY = 100_000
+#: How many placed orders one confirmation round asks orders about (at most 500 per call).
+CONFIRM_BATCH = 200
+#: The longest the gateway waits between two re-sends of one order.
+MAX_CONFIRM_WAIT_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -391,21 +397,35 @@ def replay(ref: OrderRef, digest: str) -> str:
     return ref.number
 
 
+def place_order_command(number: str, member_id: int, snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The `orders.place_order` payload of an order, from its snapshot: the same at placement and at each re-send."""
+    return {
+        "number": number,
+        "member_id": member_id,
+        "payment_method": snapshot["payment_method"],
+        "address": snapshot["address"],
+        "lines": snapshot["lines"],
+    }
+
+
 def place_order(
     runtime, member_id: int, key: str | None, body: dict[str, Any], lines: list[dict[str, Any]]
 ) -> tuple[str, bool]:
     """Record the order and send `orders.place_order` in one gateway transaction (the outbox).
 
     Returns (number, placed_now). Under the same member and key, a request placed before (even by a
-    concurrent request that won the race) returns its number instead of a second order.
+    concurrent request that won the race) returns its number instead of a second order. The ref's
+    `confirm_by` is when orders should have the order (see confirm_or_resend).
     """
     digest = request_hash(body)
     total = sum(line["quantity"] * line["unit_price_cents"] for line in lines)
     snapshot = {"lines": lines, "address": body["address"], "payment_method": body["payment_method"]}
+    deadline = timedelta(seconds=runtime.settings.reply_deadline_seconds)
     for _ in range(5):
         number = new_order_number(now(), runtime.settings.timezone)
         try:
             with runtime.unit_of_work(number) as uow:
+                placed_at = now()
                 uow.session.add(
                     OrderRef(
                         number=number,
@@ -414,20 +434,13 @@ def place_order(
                         request_hash=digest,
                         total_cents=total,
                         snapshot=json.dumps(snapshot, ensure_ascii=False),
-                        created_at=now(),
+                        created_at=placed_at,
+                        confirm_by=placed_at + deadline,
+                        resends=0,
                     )
                 )
                 uow.session.flush()
-                uow.send(
-                    "orders.place_order",
-                    {
-                        "number": number,
-                        "member_id": member_id,
-                        "payment_method": body["payment_method"],
-                        "address": body["address"],
-                        "lines": lines,
-                    },
-                )
+                uow.send("orders.place_order", place_order_command(number, member_id, snapshot))
             return number, True
         except IntegrityError:
             if key:
@@ -437,6 +450,71 @@ def place_order(
                     return replay(ref, digest), False
             log.warning("order number %s collided; drawing another", number)
     raise ApiError(409, "conflict", "The order could not be numbered; please try again.")
+
+
+def resend_wait(settings: Settings, resends: int) -> timedelta:
+    """How long to wait for orders after the `resends`-th re-send: the reply deadline doubled each time, capped."""
+    return timedelta(seconds=min(settings.reply_deadline_seconds * 2 ** min(resends, 32), MAX_CONFIRM_WAIT_SECONDS))
+
+
+def confirm_or_resend(runtime, inner, at: datetime | None = None, limit: int | None = None) -> tuple[int, int]:
+    """The deadline of the gateway -> orders hop: returns (confirmed, resent).
+
+    The refs whose `confirm_by` has passed (oldest first) are checked with one question to orders (which
+    of these numbers do you have?), asked while no row is locked. Then, in one transaction: an order
+    orders has needs no more checking (`confirm_by` NULL); any other gets `orders.place_order` again
+    through the outbox, with the payload of its placement, and a later `confirm_by` (backoff). Orders
+    ignores a number it already has, so a re-send that crossed the first delivery is harmless.
+
+    Safe in every gateway process at once: the refs are locked with SKIP LOCKED (PostgreSQL; on SQLite the
+    transaction holds the write lock) and checked again under the lock, so one ref is re-sent once. When
+    orders does not answer nothing changes and the next round asks again.
+    """
+    at = at or now()
+    limit = limit or CONFIRM_BATCH
+    with runtime.db.session() as session:
+        due = list(
+            session.scalars(
+                select(OrderRef.number).where(OrderRef.confirm_by <= at).order_by(OrderRef.confirm_by).limit(limit)
+            )
+        )
+    if not due:
+        return 0, 0
+    try:
+        known = set(inner.known_orders(due))
+    except (ServiceUnavailable, ApiError) as exc:
+        log.warning("could not ask orders which of %d placed order(s) it has; will ask again: %s", len(due), exc)
+        return 0, 0
+    confirmed = 0
+    resent: list[tuple[str, datetime, int, datetime]] = []
+    with runtime.unit_of_work("-") as uow:
+        query = (
+            select(OrderRef)
+            .where(OrderRef.number.in_(due), OrderRef.confirm_by <= at)  # again: another process may have done it
+            .order_by(OrderRef.confirm_by)
+        )
+        if uow.session.bind.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        for ref in uow.session.scalars(query):
+            if ref.number in known:
+                ref.confirm_by = None
+                confirmed += 1
+                continue
+            ref.resends += 1
+            ref.confirm_by = at + resend_wait(runtime.settings, ref.resends)
+            command = place_order_command(ref.number, ref.member_id, json.loads(ref.snapshot))
+            uow.send("orders.place_order", command, correlation_id=ref.number)
+            resent.append((ref.number, ref.created_at, ref.resends, ref.confirm_by))
+    for number, placed_at, resends, confirm_by in resent:  # committed: the outbox has them
+        with correlation(number):
+            log.warning(
+                "orders does not have order %s placed at %s; sent it again (re-send %d, next check at %s)",
+                number,
+                iso(placed_at),
+                resends,
+                iso(confirm_by),
+            )
+    return confirmed, len(resent)
 
 
 def placed_view(ref: OrderRef) -> dict[str, Any]:

@@ -1,14 +1,18 @@
 """Orders' internal HTTP API (service token required): read orders, and people's actions on them."""
 
 from flask import Blueprint, request
+from sqlalchemy import select
 
 from shared.web import load_body, not_found
 
 from . import services
 from .config import runtime
-from .schemas import CancelRequest, MemberQuery
+from .models import Order
+from .schemas import CancelRequest, KnownOrdersQuery, MemberQuery
 
 bp = Blueprint("orders", __name__, url_prefix="/internal")
+
+_known_orders_query = KnownOrdersQuery()
 
 
 def _view(number: str):
@@ -31,6 +35,21 @@ def list_orders():
     query = load_body(MemberQuery(), dict(request.args))
     with runtime.db.session() as session:
         return {"items": [services.view(o) for o in services.list_for_member(session, query["member_id"])]}
+
+
+@bp.post("/orders/known")
+def known_orders():
+    """`{"numbers": ["M...", ...]}` (at most 500) -> `{"known": [the numbers orders has]}`, in the order asked.
+
+    The gateway asks this about orders it placed whose `orders.place_order` should have arrived by now,
+    and sends the command again for the numbers missing here.
+    """
+    numbers = list(dict.fromkeys(load_body(_known_orders_query)["numbers"]))
+    if not numbers:
+        return {"known": []}
+    with runtime.db.session() as session:
+        found = set(session.scalars(select(Order.number).where(Order.number.in_(numbers))))
+    return {"known": [number for number in numbers if number in found]}
 
 
 @bp.post("/orders/<number>/cancel")
@@ -61,7 +80,5 @@ def check_order(number: str):
 
 
 def _exists(session, number: str) -> None:
-    from .models import Order
-
     if session.get(Order, number) is None:
         raise not_found(f"Order {number}")

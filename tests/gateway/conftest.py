@@ -1,8 +1,7 @@
 import pytest
 from argon2 import PasswordHasher
 from gateway_fakes import FakeInnerServices
-
-SUPERADMIN = ("root", "Root-Pass-2026")
+from gateway_helpers import SUPERADMIN, bearer, login
 
 
 @pytest.fixture
@@ -31,16 +30,6 @@ def app(gateway, inner):
 @pytest.fixture
 def client(app):
     return app.test_client()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def login(client, username: str, password: str) -> str:
-    response = client.post("/api/auth/login", json={"username": username, "password": password})
-    assert response.status_code == 200, response.json
-    return response.json["access_token"]
 
 
 @pytest.fixture
@@ -135,21 +124,3 @@ def catalogue(inner):
     inner.stock_in({"unit": "DS-TEA", "sku": "TEA-LONGJING-250G", "quantity": 5})
     inner.calls.clear()
     return {"tea": tea, "rice": rice}
-
-
-ADDRESS = {
-    "name": "Li Ming",
-    "phone": "13800000000",
-    "city": "Nanning",
-    "line": "1 Minzu Avenue",
-    "lat": 22.8,
-    "lon": 108.3,
-}
-
-
-def order_body(*items: tuple[str, int], payment_method: str = "balance") -> dict:
-    return {
-        "items": [{"sku": sku, "quantity": quantity} for sku, quantity in items],
-        "address": dict(ADDRESS),
-        "payment_method": payment_method,
-    }

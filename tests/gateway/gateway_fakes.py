@@ -126,6 +126,10 @@ class FakeInnerServices:
         self._call("orders", "list_orders")
         return [o for o in self.orders.values() if o["member_id"] == member_id]
 
+    def known_orders(self, numbers):
+        self._call("orders", "known_orders")
+        return [n for n in dict.fromkeys(numbers) if n in self.orders]
+
     def cancel_order(self, number, reason):
         self._call("orders", "cancel_order")
         order = self.orders[number]

@@ -1,6 +1,6 @@
 """Administration: staff accounts, units, products, stock, balances, and the administrator log."""
 
-from conftest import bearer
+from gateway_helpers import bearer
 
 TEA_COUNTER = {
     "code": "DS-TEA",

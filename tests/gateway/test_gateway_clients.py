@@ -90,3 +90,18 @@ def test_a_balance_adjustment_carries_its_idempotency_key(wire, services):
     _, url, body, _, _ = sent.requests[0]
     assert url == Settings.from_env().service_url("billing") + "/internal/wallets/7/adjust"
     assert body == {"delta": "100.00", "reason": "top-up", "idempotency_key": "adj-1"}
+
+
+def test_which_orders_orders_has_is_one_call_with_every_number(wire, services):
+    sent = wire(Answer(200, {"known": ["M1"]}))
+    assert services.known_orders(["M1", "M2"]) == ["M1"]
+    [(method, url, body, _, headers)] = sent.requests
+    assert (method, url) == ("POST", Settings.from_env().service_url("orders") + "/internal/orders/known")
+    assert body == {"numbers": ["M1", "M2"]}
+    assert headers["X-Service-Token"] == Settings.from_env().service_token
+
+
+def test_an_orders_service_that_does_not_answer_which_orders_it_has_is_unavailable(wire, services):
+    wire(Answer(503, None))
+    with pytest.raises(ServiceUnavailable):
+        services.known_orders(["M1"])

@@ -1,7 +1,7 @@
 """Placing orders (validated, idempotent, through the outbox) and following them."""
 
 import pytest
-from conftest import bearer, order_body
+from gateway_helpers import bearer, order_body
 
 from shared.messaging import validate_message
 from shared.testing import sent

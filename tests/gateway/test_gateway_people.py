@@ -3,7 +3,7 @@
 import time
 
 import jwt
-from conftest import SUPERADMIN, bearer, login
+from gateway_helpers import SUPERADMIN, bearer, login
 
 
 def test_a_visitor_registers_and_logs_in_as_a_customer(client):

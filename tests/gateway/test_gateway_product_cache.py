@@ -3,7 +3,7 @@
 import threading
 
 import pytest
-from conftest import bearer, order_body
+from gateway_helpers import bearer, order_body
 
 from gateway.clients import PRODUCT_CACHE_SECONDS, ProductCache
 from shared.testing import payloads

@@ -1,6 +1,6 @@
 """Browsing the catalogue, the wallet, and inner services that do not answer."""
 
-from conftest import bearer
+from gateway_helpers import bearer
 
 
 def test_a_visitor_searches_products_and_sees_what_is_in_stock(client, catalogue, inner):

@@ -1,6 +1,6 @@
 """Staff consoles: packing tasks per unit, delivery batches, local couriers, the cash-on-delivery check."""
 
-from conftest import bearer
+from gateway_helpers import bearer
 
 
 def packing_task(inner, task_id, unit, order="M20261124A0B1C2D3"):
