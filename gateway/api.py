@@ -40,12 +40,12 @@ def product_cache() -> ProductCache:
 
 def load_json(schema: type[schemas.Schema]) -> Any:
     """The request's JSON body, validated by (the shared instance of) `schema`; 422 if it is wrong."""
-    return load_body(schemas.shared(schema))
+    return load_body(schema)
 
 
 def load_query(schema: type[schemas.Schema]) -> dict[str, Any]:
     """The query string, validated by (the shared instance of) `schema`; 422 if it is wrong."""
-    return load_body(schemas.shared(schema), request.args.to_dict())
+    return load_body(schema, request.args.to_dict())
 
 
 def idempotency_key() -> str | None:

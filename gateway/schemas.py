@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import re
-from functools import cache
-from typing import TypeVar
-
-from marshmallow import EXCLUDE, ValidationError, fields, pre_load, validate, validates_schema
-from marshmallow import Schema as _Schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from shared.money import Money
+from shared.web import bad_text
 
 from .models import ROLES
 
@@ -22,55 +18,6 @@ PASSWORD = validate.Length(min=8, max=256, error="At least 8 characters.")
 MAX_ID = 2**31 - 1
 EXAMPLE_SKU = "TEA-LONGJING-250G"  # the OpenAPI document's example product (API.md's)
 MAX_CENTS = 10**10  # 100 million yuan: more is a typo, not a price
-
-
-def _bad_text(value) -> str | None:
-    """Why some string in a loaded JSON value cannot be stored, or None.
-
-    NUL is refused by PostgreSQL; a lone surrogate ("\\ud800", valid JSON) cannot be encoded as UTF-8 by
-    any database or inner call. Walked without recursion: JSON may nest as deep as the parser allows.
-    """
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return "Text must not contain NUL characters."
-            if _SURROGATE.search(item):
-                return "Text must be valid Unicode (no lone surrogates)."
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return None
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-class Schema(_Schema):
-    """Every gateway schema refuses text no database takes: NUL characters and lone surrogates (else a 500)."""
-
-    @pre_load
-    def _refuse_bad_text(self, data, **_):
-        reason = _bad_text(data)
-        if reason:
-            raise ValidationError(reason, "_schema")
-        return data
-
-
-S = TypeVar("S", bound=_Schema)
-
-
-@cache
-def shared(schema: type[S]) -> S:
-    """The one instance of a schema class that every request validates with.
-
-    Building a marshmallow schema costs more than using it, and an instance keeps nothing of the data
-    it loads, so one serves every request on every thread.
-    """
-    return schema()
 
 
 #: Money as API.md writes it ("12.50"); shared.money.Money refuses exponents, floats and absurd sizes.
@@ -98,6 +45,19 @@ class Query(Schema):
 
     class Meta:
         unknown = EXCLUDE
+
+
+class PartnerPush(Query):
+    """A partner's callback body. The webhooks load it themselves, not through load_body, so text no
+    database takes (NUL, lone surrogates) is refused here, by load_body's own check."""
+
+    @pre_load
+    def _refuse_bad_text(self, data, **_):
+        found = bad_text(data)
+        if found:
+            where, reason = found
+            raise ValidationError(reason, where)
+        return data
 
 
 # --- people ------------------------------------------------------------------------------------
@@ -436,7 +396,7 @@ class Kuaidi100Result(Query):
     data = fields.List(fields.Nested(Kuaidi100Entry), load_default=list)
 
 
-class Kuaidi100Push(Query):
+class Kuaidi100Push(PartnerPush):
     """The JSON inside Kuaidi100's `param` form field (other fields of theirs are ignored)."""
 
     status = fields.String(load_default=None)
@@ -452,7 +412,7 @@ class AfterShipTracking(Query):
     checkpoints = fields.List(fields.Dict(), load_default=list)
 
 
-class AfterShipPush(Query):
+class AfterShipPush(PartnerPush):
     event = fields.String(load_default=None, allow_none=True)
     event_id = fields.String(load_default=None, allow_none=True)
     ts = fields.Raw(load_default=None)

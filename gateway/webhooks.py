@@ -7,7 +7,7 @@ import json
 from flask import Blueprint, Response, current_app, request
 from marshmallow import ValidationError
 
-from shared.web import ApiError
+from shared.web import ApiError, schema_instance
 
 from . import schemas, services
 from .config import runtime
@@ -29,7 +29,7 @@ def kuaidi100():
     if not services.signature_matches(request.form.get("sign"), expected):
         raise ApiError(401, "invalid_signature", "The signature does not match.")
     try:
-        push = schemas.shared(schemas.Kuaidi100Push).load(current_app.json.loads(param))
+        push = schema_instance(schemas.Kuaidi100Push).load(current_app.json.loads(param))
         tracking = services.kuaidi100_tracking(push, runtime.settings.timezone)
     except (ValueError, TypeError, ValidationError) as exc:  # JSONDecodeError is a ValueError
         raise _bad_payload("param is not a Kuaidi100 push.") from exc
@@ -45,7 +45,7 @@ def aftership():
     if not services.signature_matches(request.headers.get("aftership-hmac-sha256"), expected):
         raise ApiError(401, "invalid_signature", "The signature does not match.")
     try:
-        push = schemas.shared(schemas.AfterShipPush).load(current_app.json.loads(raw))
+        push = schema_instance(schemas.AfterShipPush).load(current_app.json.loads(raw))
         tracking = services.aftership_tracking(push)
     except (ValueError, TypeError, ValidationError) as exc:
         raise _bad_payload("The body is not an AfterShip tracking webhook.") from exc

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hmac
 import logging
-from typing import Any
+import re
+from functools import cache
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
@@ -72,18 +74,95 @@ def _flatten(messages: Any) -> dict[str, list[str]]:
     return out
 
 
-def load_body(schema: Schema, data: Any = None) -> Any:
-    """Validate a JSON body (or `data`) with a marshmallow schema; 422 with per-field reasons if wrong."""
+_BAD_CHARACTER = re.compile("[\x00\ud800-\udfff]")
+_NUL = "Text must not contain NUL characters."
+_SURROGATE = "Text must be valid Unicode (no lone surrogates)."
+
+
+def _reason(text: str) -> str:
+    return _NUL if "\x00" in text else _SURROGATE
+
+
+def _printable(key: Any) -> str:
+    """A key fit to name in an answer: its NUL and lone surrogates written as `\\uXXXX` escapes."""
+    return _BAD_CHARACTER.sub(lambda m: f"\\u{ord(m[0]):04x}", str(key))
+
+
+def bad_text(value: Any) -> tuple[str, str] | None:
+    """Where some string in a loaded JSON value (keys included) cannot be stored, and why; None if all can.
+
+    NUL is refused by PostgreSQL; a lone surrogate ("\\ud800", valid JSON) cannot be encoded as UTF-8 by
+    any database or inner call. The place is written as error fields are ("items.0.sku"; "_schema" for the
+    value itself). Walked without recursion: JSON may nest as deep as the parser allows.
+    """
+    search = _BAD_CHARACTER.search
+    stack = [value]
+    while stack:  # the common case, all text fine, without building a path for every value
+        item = stack.pop()
+        if isinstance(item, str):
+            if search(item):
+                return _place_of_bad_text(value)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return None
+
+
+def _place_of_bad_text(value: Any) -> tuple[str, str]:
+    search = _BAD_CHARACTER.search
+    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if search(item):
+                return ".".join(path) or "_schema", _reason(item)
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if isinstance(key, str) and search(key):
+                    return ".".join((*path, _printable(key))), _reason(key)
+                stack.append((inner, (*path, str(key))))
+        elif isinstance(item, list | tuple):
+            stack.extend((inner, (*path, str(i))) for i, inner in enumerate(item))
+    return "_schema", _SURROGATE  # pragma: no cover  (bad_text found some, so the walk above returned)
+
+
+def refuse_bad_text(data: Any) -> None:
+    """422 `validation_error` naming the place if some text in `data` cannot be stored (see `bad_text`)."""
+    found = bad_text(data)
+    if found:
+        where, reason = found
+        raise ApiError(422, "validation_error", "Some fields are not valid.", {where: [reason]})
+
+
+S = TypeVar("S", bound=Schema)
+
+
+@cache
+def schema_instance(schema: type[S]) -> S:
+    """The one instance of a schema class that every request validates (or dumps) with.
+
+    Building a marshmallow schema costs more than using it, and an instance keeps nothing of the data
+    it loads or dumps, so one serves every request on every thread.
+    """
+    return schema()
+
+
+def load_body(schema: type[Schema], data: Any = None) -> Any:
+    """Validate the JSON body (or `data`, such as `request.args.to_dict()`) with the shared instance of a
+    marshmallow schema class; 422 with per-field reasons if wrong, or if some text in it cannot be stored."""
     if data is None:
         data = request.get_json(silent=True)
         if data is None:
             if request.get_data(cache=True):
                 raise ApiError(400, "invalid_json", "The request body is not valid JSON.")
             data = {}
-    if not isinstance(data, dict) and not schema.many:
+    if not isinstance(data, dict):
         raise ApiError(422, "validation_error", "The request body must be a JSON object.")
+    refuse_bad_text(data)
     try:
-        return schema.load(data)
+        return schema_instance(schema).load(data)
     except ValidationError as exc:
         raise ApiError(422, "validation_error", "Some fields are not valid.", _flatten(exc.messages)) from exc
 

@@ -24,7 +24,7 @@ def get_wallet(member_id: int):
 @bp.post("/wallets/<int:member_id>/adjust")
 def adjust_wallet(member_id: int):
     """`{"delta": "100.00", "reason": "top-up", "idempotency_key": "..."}` -> the new balance."""
-    body = load_body(BalanceAdjustment())
+    body = load_body(BalanceAdjustment)
     with runtime.db.session() as session, session.begin():
         balance = services.adjust_balance(session, member_id, body["delta"], body["reason"], body["idempotency_key"])
     return {"member_id": member_id, "balance": format_cents(balance)}

@@ -2,7 +2,7 @@
 
 from flask import Blueprint, request
 
-from shared.web import load_body, not_found
+from shared.web import load_body, not_found, schema_instance
 
 from . import services
 from .config import runtime
@@ -15,20 +15,20 @@ bp = Blueprint("catalog", __name__, url_prefix="/internal")
 def create_product():
     """`{"sku": "TV-55-SKYWORTH", "name": "...", "price": "2999.00", "category": "TVs", "manufacturer": "Skyworth",
     "supplier": "...", "division": "electronics", "unit": "EL-WAREHOUSE"}` -> 201 product; 409 `sku_taken`."""
-    body = load_body(NewProduct())
+    body = load_body(NewProduct)
     with runtime.db.session() as session, session.begin():
         product = services.create_product(session, body)
-        return ProductOut().dump(product), 201
+        return schema_instance(ProductOut).dump(product), 201
 
 
 @bp.get("/products")
 def search_products():
     """`?q=tv&category=TVs&min_price=1000.00&sort=price&page=1&per_page=20` -> `{items, total, page, per_page}`."""
-    query = load_body(ProductQuery(), request.args.to_dict())
+    query = load_body(ProductQuery, request.args.to_dict())
     with runtime.db.session() as session:
         items, total = services.search_products(session, query)
         return {
-            "items": ProductOut(many=True).dump(items),
+            "items": schema_instance(ProductOut).dump(items, many=True),
             "total": total,
             "page": query["page"],
             "per_page": query["per_page"],
@@ -43,16 +43,16 @@ def get_product(product_id: int):
         product = services.get_product(session, product_id, count_view=count_view)
         if product is None:
             raise not_found("Product")
-        return ProductOut().dump(product)
+        return schema_instance(ProductOut).dump(product)
 
 
 @bp.post("/products/lookup")
 def lookup_products():
     """`{"skus": ["TV-55-SKYWORTH", "NOPE-1"]}` -> `{"items": [product], "missing": ["NOPE-1"]}`."""
-    body = load_body(Lookup())
+    body = load_body(Lookup)
     with runtime.db.session() as session:
         items, missing = services.lookup_products(session, body["skus"])
-        return {"items": ProductOut(many=True).dump(items), "missing": missing}
+        return {"items": schema_instance(ProductOut).dump(items, many=True), "missing": missing}
 
 
 @bp.get("/categories")

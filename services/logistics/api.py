@@ -17,7 +17,7 @@ def close_batch():
 
     `{}` -> `{"batch": "B20261124-1", "deliveries": 3}`.
     """
-    body = load_body(CloseBatch())
+    body = load_body(CloseBatch)
     with runtime.db.session() as session, session.begin():
         return services.close_batch(session, body["closed_by"], timezone=runtime.settings.timezone)
 
@@ -28,7 +28,7 @@ def list_deliveries():
 
     The couriers' list: local parcels of closed batches, one per fulfilment.
     """
-    query = load_body(DeliveryQuery(), request.args.to_dict())
+    query = load_body(DeliveryQuery, request.args.to_dict())
     with runtime.db.session() as session:
         return {"items": [services.delivery_view(s) for s in services.list_deliveries(session, query["status"])]}
 
@@ -36,7 +36,7 @@ def list_deliveries():
 @bp.post("/deliveries/<int:shipment_id>/picked-up")
 def picked_up(shipment_id: int):
     """`{"signature": "...", "courier": "li.wei"}` -> the delivery; 409 `wrong_state` before its batch closed."""
-    body = load_body(PickUp())
+    body = load_body(PickUp)
     with runtime.db.session() as session:
         order = services.order_of_delivery(session, shipment_id)
     with runtime.unit_of_work(order) as uow:
@@ -47,7 +47,7 @@ def picked_up(shipment_id: int):
 @bp.post("/deliveries/<int:shipment_id>/delivered")
 def delivered(shipment_id: int):
     """`{"signed_by": "Zhang Min", "courier": "li.wei"}` -> the delivery; 409 `wrong_state` unless picked up."""
-    body = load_body(Delivered())
+    body = load_body(Delivered)
     with runtime.db.session() as session:
         order = services.order_of_delivery(session, shipment_id)
     with runtime.unit_of_work(order) as uow:
@@ -59,7 +59,7 @@ def delivered(shipment_id: int):
 def tracking():
     """A partner's report, verified by the gateway: `{"source": "kuaidi100", "waybill": "SB...",
     "events": [{"state": 0, "detail": "...", "at": "2026-11-24T10:00:00+08:00"}]}` -> `{"accepted", "duplicates"}`."""
-    body = load_body(TrackingReport())
+    body = load_body(TrackingReport)
     with runtime.db.session() as session:
         order = services.order_of_waybill(session, body["waybill"])
     with runtime.unit_of_work(order) as uow:

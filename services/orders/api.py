@@ -12,8 +12,6 @@ from .schemas import CancelRequest, KnownOrdersQuery, MemberQuery
 
 bp = Blueprint("orders", __name__, url_prefix="/internal")
 
-_known_orders_query = KnownOrdersQuery()
-
 
 def _view(number: str):
     with runtime.db.session() as session:
@@ -32,7 +30,7 @@ def get_order(number: str):
 @bp.get("/orders")
 def list_orders():
     """`?member_id=7` -> `{"items": [order, ...]}`, newest first."""
-    query = load_body(MemberQuery(), dict(request.args))
+    query = load_body(MemberQuery, request.args.to_dict())
     with runtime.db.session() as session:
         return {"items": [services.view(o) for o in services.list_for_member(session, query["member_id"])]}
 
@@ -44,7 +42,7 @@ def known_orders():
     The gateway asks this about orders it placed whose `orders.place_order` should have arrived by now,
     and sends the command again for the numbers missing here.
     """
-    numbers = list(dict.fromkeys(load_body(_known_orders_query)["numbers"]))
+    numbers = list(dict.fromkeys(load_body(KnownOrdersQuery)["numbers"]))
     if not numbers:
         return {"known": []}
     with runtime.db.session() as session:
@@ -55,7 +53,7 @@ def known_orders():
 @bp.post("/orders/<number>/cancel")
 def cancel_order(number: str):
     """`{"reason": "..."}` -> 202; 409 not_cancellable once the parcel was handed over."""
-    body = load_body(CancelRequest())
+    body = load_body(CancelRequest)
     with runtime.unit_of_work(number) as uow:
         _exists(uow.session, number)
         services.cancel(uow, number, body["reason"], runtime.settings)

@@ -29,7 +29,7 @@ def _stores_error(exc: services.StoresError):
 def add_unit():
     """`{"code": "DS-COSMETICS", "name": "Cosmetics counter", "kind": "counter", "division": "department_store",
     "city": "Nanning", "lat": 22.81, "lon": 108.37}` -> 201 unit."""
-    body = load_body(NewUnit())
+    body = load_body(NewUnit)
     with runtime.db.session() as session, session.begin():
         unit = services.add_unit(session, body)
         return services.unit_view(unit), 201
@@ -45,7 +45,7 @@ def list_units():
 def stock_in():
     """`{"unit": "DS-COSMETICS", "sku": "LIPSTICK-RED-01", "quantity": 12}` -> 201 `{unit, sku, on_hand, reserved,
     available}`; sends stock.replenished in the same transaction."""
-    body = load_body(StockIn())
+    body = load_body(StockIn)
     with runtime.unit_of_work(f"stock-in:{body['unit']}") as uow:
         view = services.stock_in(uow, body["unit"], body["sku"], body["quantity"])
     return view, 201
@@ -61,7 +61,7 @@ def availability():
 @bp.get("/tasks")
 def list_tasks():
     """`?unit=SM-GUOMAO&status=open|done|cancelled|all` -> the unit's packing tasks, oldest first."""
-    query = load_body(TaskQuery(), request.args.to_dict())
+    query = load_body(TaskQuery, request.args.to_dict())
     with runtime.db.session() as session:
         tasks = services.list_tasks(session, query["unit"], query["status"])
         return {"items": [services.task_view(t) for t in tasks]}
@@ -70,7 +70,7 @@ def list_tasks():
 @bp.post("/tasks/<int:task_id>/done")
 def task_done(task_id: int):
     """`{"unit": "SM-GUOMAO", "slip_no": "GD-0001"?}` -> 200 task; sends parcel.packed once."""
-    body = load_body(TaskDone())
+    body = load_body(TaskDone)
     with runtime.db.session() as session:
         order = services.task_order(session, task_id, body["unit"])
     with runtime.unit_of_work(order) as uow:

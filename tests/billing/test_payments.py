@@ -83,3 +83,19 @@ def test_internal_calls_need_the_service_token(billing):
 
     response = create_app().test_client().get("/internal/wallets/7")
     assert response.status_code == 401
+
+
+def test_a_lone_surrogate_in_a_wallet_adjustment_is_422_and_changes_nothing(billing, client):
+    top_up(client, 7, "100.00")
+    messages = sent(billing)
+    response = client.post(
+        "/internal/wallets/7/adjust",
+        data=b'{"delta": "50.00", "reason": "top-up \\udbff", "idempotency_key": "k-1"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 422
+    error = response.json["error"]
+    assert error["code"] == "validation_error"
+    assert error["fields"] == {"reason": ["Text must be valid Unicode (no lone surrogates)."]}
+    assert client.get("/internal/wallets/7").json["balance"] == "100.00"
+    assert sent(billing) == messages

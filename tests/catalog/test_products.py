@@ -1,4 +1,4 @@
-from shared.testing import deliver, envelope
+from shared.testing import deliver, envelope, sent
 
 
 def skus(response):
@@ -104,6 +104,23 @@ def test_bad_fields_are_refused_with_a_reason_for_each(client):
     assert response.status_code == 422
     fields = response.json["error"]["fields"]
     assert {"sku", "name", "price", "category", "manufacturer", "supplier", "division"} <= set(fields)
+
+
+def test_a_lone_surrogate_in_a_new_product_is_422_and_changes_nothing(catalog, client):
+    body = (
+        '{"sku": "TV-55-SKYWORTH", "name": "Skyworth \\ud800", "price": "2999.00", "category": "TVs", '
+        '"manufacturer": "Skyworth", "supplier": "Nanning Electric", "division": "electronics", "unit": "EL-WAREHOUSE"}'
+    )
+    response = client.post("/internal/products", data=body.encode(), content_type="application/json")
+    assert response.status_code == 422
+    assert response.json["error"] == {
+        "code": "validation_error",
+        "message": "Some fields are not valid.",
+        "fields": {"name": ["Text must be valid Unicode (no lone surrogates)."]},
+    }
+    assert client.get("/internal/products").json["total"] == 0
+    assert client.get("/internal/categories").json == {"items": []}
+    assert sent(catalog) == []
 
 
 def test_a_price_of_zero_or_with_sub_cents_is_refused(client, add_product):

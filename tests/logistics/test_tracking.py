@@ -192,6 +192,23 @@ def test_a_bad_report_is_refused_with_a_reason_for_each_field(logistics, client)
     assert payloads(logistics, "shipment.tracked") == []
 
 
+def test_a_lone_surrogate_in_a_tracking_report_is_422_and_changes_nothing(logistics, client):
+    waybill = booked(logistics, client)
+    before = client.get("/internal/shipments/M100001").json
+    body = (
+        f'{{"source": "kuaidi100", "waybill": "{waybill}", "events": ['
+        '{"state": 1, "detail": "Collected", "at": "2026-11-24T10:00:00+08:00"}, '
+        '{"state": 0, "detail": "Arrived \\ud83d", "at": "2026-11-24T18:00:00+08:00"}]}'
+    )
+    response = client.post("/internal/tracking", data=body.encode(), content_type="application/json")
+    assert response.status_code == 422
+    error = response.json["error"]
+    assert error["code"] == "validation_error"
+    assert error["fields"] == {"events.1.detail": ["Text must be valid Unicode (no lone surrogates)."]}
+    assert client.get("/internal/shipments/M100001").json == before
+    assert payloads(logistics, "shipment.tracked") == []
+
+
 def test_the_sandbox_courier_issues_distinct_waybills(logistics, client):
     waybills = {booked(logistics, client, f"M10000{n}", n) for n in range(1, 6)}
     assert len(waybills) == 5 and all(w.startswith("SB") and len(w) == 14 for w in waybills)

@@ -278,6 +278,22 @@ def test_an_invalid_cancel_body_gets_422(orders, client):
     assert response.status_code == 422 and "reason" in response.json["error"]["fields"]
 
 
+def test_a_lone_surrogate_in_a_cancel_reason_is_422_and_changes_nothing(orders, client):
+    place(orders)
+    before, messages = order_view(client), sent(orders)
+    response = client.post(
+        "/internal/orders/M20261124AAAAAA/cancel",
+        data=b'{"reason": "changed my mind \\ud800"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 422
+    error = response.json["error"]
+    assert error["code"] == "validation_error"
+    assert error["fields"] == {"reason": ["Text must be valid Unicode (no lone surrogates)."]}
+    assert order_view(client) == before
+    assert sent(orders) == messages
+
+
 def test_a_unit_that_answers_after_the_saga_moved_on_gets_its_reservation_released(orders, client, stock):
     stock += [
         {"unit": "SM-MINZU", "sku": "RICE-5KG", "kind": "branch", "available": 5, "lat": 22.82, "lon": 108.37},

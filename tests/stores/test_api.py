@@ -46,6 +46,20 @@ def test_an_invalid_unit_gets_422_with_the_reason_per_field(client):
     assert set(error["fields"]) == {"code", "name", "kind", "lat", "lon", "channel", "colour"}
 
 
+def test_a_lone_surrogate_in_a_new_unit_is_422_and_changes_nothing(stores, client):
+    body = (
+        '{"code": "SM-GUOMAO", "name": "Guomao", "kind": "branch", "division": "supermarket", '
+        '"city": "Nan\\udc00ning", "lat": 22.8, "lon": 108.3}'
+    )
+    response = client.post("/internal/units", data=body.encode(), content_type="application/json")
+    assert response.status_code == 422
+    error = response.json["error"]
+    assert error["code"] == "validation_error"
+    assert error["fields"] == {"city": ["Text must be valid Unicode (no lone surrogates)."]}
+    assert client.get("/internal/units").json == {"items": []}
+    assert sent(stores) == []
+
+
 def test_an_invalid_stock_in_gets_422(units):
     response = units.post("/internal/stock", json={"unit": "DS-COSMETICS", "sku": "LIPSTICK-RED-01", "quantity": 0})
     assert response.status_code == 422 and "quantity" in response.json["error"]["fields"]
