@@ -37,6 +37,9 @@ log = logging.getLogger("mall.consumer")
 Handler = Callable[[UnitOfWork, dict[str, Any]], None]
 
 MAX_RETRIES = 5
+#: A queue with more messages waiting than this is behind: deadline sweeps wait rather than re-send
+#: (about two seconds of the orders worker's work at full speed).
+BEHIND_AT = 100
 
 
 class ServiceRuntime:
@@ -186,6 +189,33 @@ class ServiceRuntime:
             attempts=retries + 1,
         )
         return "dead_lettered"
+
+    def is_behind(self, queue: str | None = None) -> bool:
+        """Whether a queue (this service's own by default) has more than BEHIND_AT messages waiting."""
+        waiting = self.backlog(queue)
+        if waiting > BEHIND_AT:
+            log.info(
+                "%s has %d messages waiting: overdue replies may be among them, no re-sends now",
+                queue or self.name,
+                waiting,
+            )
+            return True
+        return False
+
+    def backlog(self, queue: str | None = None) -> int:
+        """Messages waiting in a queue (this service's own by default): how far behind its consumers are.
+
+        Deadline sweeps ask before they re-send: a reply that is late because the queue is long is not
+        lost, and re-sending it would only make the queue longer.
+        """
+        from kombu.exceptions import ChannelError
+
+        try:
+            with self.celery.pool.acquire(block=True) as connection:
+                declared = connection.default_channel.queue_declare(queue=queue or self.name, passive=True)
+            return declared.message_count
+        except ChannelError:  # a queue nobody has sent to yet (an empty Redis list does not exist)
+            return 0
 
     # --- liveness -------------------------------------------------------------------------------
 

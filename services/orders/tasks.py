@@ -98,6 +98,9 @@ def handle_shipment_cancelled(uow, payload):
 
 @runtime.periodic("orders.sweep_deadlines")
 def sweep_deadlines():
-    """Beat sends this every few seconds: overdue commands are sent again."""
+    """Beat sends this every few seconds: overdue commands are sent again, unless orders' own queue is
+    long (replies waiting in it are late, not lost; re-sending under a backlog only deepens it)."""
+    if runtime.is_behind():
+        return 0
     with runtime.unit_of_work("sweep") as uow:
         return services.sweep_deadlines(uow, runtime.settings)

@@ -184,6 +184,22 @@ def test_a_round_takes_batch_after_batch_until_none_is_due(gateway, inner, place
     assert all(len(commands(gateway, n)) == 2 for n in numbers)  # each placed once and re-sent once
 
 
+def test_no_order_is_sent_again_while_the_orders_queue_is_behind(gateway, inner, place, monkeypatch):
+    from gateway import app, services
+    from shared import runtime as runtime_module
+
+    number = place()
+    due = ref_of(gateway, number).confirm_by
+    monkeypatch.setattr(services, "now", lambda: due)
+    asked = []
+    monkeypatch.setattr(gateway, "backlog", lambda queue=None: asked.append(queue) or runtime_module.BEHIND_AT + 1)
+    app.confirm_placed_orders(inner)
+    assert asked == ["orders"] and len(commands(gateway, number)) == 1  # still queued there, perhaps
+    monkeypatch.setattr(gateway, "backlog", lambda queue=None: 0)
+    app.confirm_placed_orders(inner)
+    assert len(commands(gateway, number)) == 2
+
+
 def test_a_testing_app_starts_no_background_threads(app):
     from gateway import app as gateway_app
 

@@ -272,6 +272,22 @@ def test_a_unit_that_never_answers_is_asked_again_after_the_deadline(orders, cli
     assert len(payloads(orders, "stores.check_stock")) == 2
 
 
+def test_no_command_is_sent_again_while_orders_own_queue_is_behind(orders, client, monkeypatch):
+    from services.orders import services, tasks
+    from shared import runtime as runtime_module
+    from shared.messaging import now
+
+    place(orders)
+    later = now() + timedelta(seconds=orders.settings.reply_deadline_seconds + 1)
+    monkeypatch.setattr(services, "now", lambda: later)
+    monkeypatch.setattr(orders, "backlog", lambda queue=None: runtime_module.BEHIND_AT + 1)
+    assert tasks.sweep_deadlines() == 0  # the reply may be waiting in the queue: late, not lost
+    assert len(payloads(orders, "stores.check_stock")) == 1
+    monkeypatch.setattr(orders, "backlog", lambda queue=None: 0)
+    assert tasks.sweep_deadlines() == 1
+    assert len(payloads(orders, "stores.check_stock")) == 2
+
+
 def test_an_invalid_cancel_body_gets_422(orders, client):
     place(orders)
     response = client.post("/internal/orders/M20261124AAAAAA/cancel", json={"reason": ""})
