@@ -73,3 +73,11 @@ def inner_client(runtime, create_app):
     client = create_app({"TESTING": True}).test_client()
     client.environ_base["HTTP_X_SERVICE_TOKEN"] = runtime.settings.service_token
     return client
+
+
+def assert_text_refused(response, field: str) -> None:
+    """The 422 every edge answers for text no database can store (shared.web.refuse_bad_text), naming `field`."""
+    assert response.status_code == 422, response.json
+    error = response.json["error"]
+    assert error["code"] == "validation_error"
+    assert error["fields"] == {field: ["Text must be valid Unicode (no lone surrogates)."]}

@@ -1,4 +1,4 @@
-from shared.testing import deliver, payloads
+from shared.testing import assert_text_refused, deliver, payloads
 
 GUILIN = {
     "name": "Li Na",
@@ -201,10 +201,7 @@ def test_a_lone_surrogate_in_a_tracking_report_is_422_and_changes_nothing(logist
         '{"state": 0, "detail": "Arrived \\ud83d", "at": "2026-11-24T18:00:00+08:00"}]}'
     )
     response = client.post("/internal/tracking", data=body.encode(), content_type="application/json")
-    assert response.status_code == 422
-    error = response.json["error"]
-    assert error["code"] == "validation_error"
-    assert error["fields"] == {"events.1.detail": ["Text must be valid Unicode (no lone surrogates)."]}
+    assert_text_refused(response, "events.1.detail")
     assert client.get("/internal/shipments/M100001").json == before
     assert payloads(logistics, "shipment.tracked") == []
 
