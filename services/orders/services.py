@@ -13,9 +13,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import bindparam, insert, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
-from sqlalchemy.orm.attributes import set_committed_value
 
 from shared.config import Settings, is_local
 from shared.messaging import PermanentError, UnitOfWork, now
@@ -91,17 +90,21 @@ def _send_check_stock(
 ) -> None:
     if notify_purchasing is None:
         notify_purchasing = not f.candidates and f.purchase_notice is None
-    uow.send(
-        "stores.check_stock",
-        {
-            "order": f.order_number,
-            "fulfilment_id": f.id,
-            "unit": f.unit,
-            "lines": [{"sku": line.sku, "quantity": line.quantity} for line in f.lines],
-            "notify_purchasing": notify_purchasing,
-        },
-    )
+    lines = [{"sku": line.sku, "quantity": line.quantity} for line in f.lines]
+    uow.send("stores.check_stock", _check_stock_command(f.order_number, f.id, f.unit, lines, notify_purchasing))
     _wait(f, "stores.check_stock", settings)
+
+
+def _check_stock_command(
+    number: str, fulfilment_id: int, unit: str, lines: list[dict[str, Any]], notify_purchasing: bool
+) -> dict[str, Any]:
+    return {
+        "order": number,
+        "fulfilment_id": fulfilment_id,
+        "unit": unit,
+        "lines": [{"sku": line["sku"], "quantity": line["quantity"]} for line in lines],
+        "notify_purchasing": notify_purchasing,
+    }
 
 
 def _send_release(uow: UnitOfWork, f: Fulfilment, reason: str, settings: Settings) -> None:
@@ -163,79 +166,92 @@ def _send_arrange_delivery(uow: UnitOfWork, order: Order, f: Fulfilment, setting
 # --- the saga's steps --------------------------------------------------------------------------------
 
 
+#: place_order writes a new order's rows with these (built once): nothing is loaded, nothing to flush.
+_ORDER_EXISTS = select(Order.number).where(Order.number == bindparam("number"))
+_NEW_ORDER = insert(Order.__table__)
+_NEW_FULFILMENT = insert(Fulfilment.__table__).returning(Fulfilment.__table__.c.id)
+_NEW_LINES = insert(OrderLine.__table__)
+_NEW_NOTES = insert(TimelineEvent.__table__)
+
+
 def place_order(uow: UnitOfWork, command: dict[str, Any], settings: Settings, availability: AvailabilityLookup) -> None:
     """Create the order, route each line to a unit and ask every unit to reserve its part."""
     session = uow.session
-    if session.get(Order, command["number"]) is not None:
-        return  # the gateway's outbox sent it twice with different ids: the order exists, nothing to do
+    number = command["number"]
+    if session.execute(_ORDER_EXISTS, {"number": number}).first() is not None:
+        return  # the gateway sent it twice (a re-send crossed the first): the order exists, nothing to do
     lines = command["lines"]
     address = command["address"]
+    at = now()
+    order = {
+        "number": number,
+        "member_id": command["member_id"],
+        "status": "placed",
+        "payment_method": command["payment_method"],
+        "payment_status": "pending",
+        "total_cents": sum(line["quantity"] * line["unit_price_cents"] for line in lines),
+        "refunded_cents": 0,
+        "address": address,
+        "cancel_reason": None,
+        "payment_deadline_at": None,
+        "created_at": at,
+        "updated_at": at,
+    }
+    notes = [f"placed: {len(lines)} line(s), {format_cents(order['total_cents'])} by {order['payment_method']}"]
     local = is_local(address["city"], settings)
-    order = Order(
-        number=command["number"],
-        member_id=command["member_id"],
-        status="placed",
-        payment_method=command["payment_method"],
-        payment_status="pending",
-        total_cents=sum(line["quantity"] * line["unit_price_cents"] for line in lines),
-        refunded_cents=0,
-        address=address,
-        created_at=now(),
-        updated_at=now(),
-    )
-    session.add(order)
-    # The order row first: rows referring to it are written by foreign key, with no relationship to
-    # tell the flush which table comes first (see models.Order).
-    session.flush()
-    _note(session, order, f"placed: {len(lines)} line(s), {format_cents(order.total_cents)} by {order.payment_method}")
     market_skus = sorted({line["sku"] for line in lines if line["division"] == routing.SUPERMARKET})
     try:
         routes = routing.route(lines, availability(market_skus) if market_skus else [], address, local)
     except routing.NoUnitSells as exc:
-        session.add_all(_order_line(order, line) for line in lines)
-        order.status, order.payment_status = "cancelled", "failed"
-        order.cancel_reason = f"no branch sells {exc}"
-        _note(session, order, f"cancelled: no branch sells {exc}")
+        order |= {"status": "cancelled", "payment_status": "failed", "cancel_reason": f"no branch sells {exc}"}
+        session.execute(_NEW_ORDER, order)
+        session.execute(_NEW_LINES, [_line_row(number, line) for line in lines])
+        _write_notes(session, number, [*notes, f"cancelled: no branch sells {exc}"], at)
         return
+    session.execute(_NEW_ORDER, order)
     delivery = "local" if local else "courier"
-    fulfilments = [
-        Fulfilment(
-            order_number=order.number,
-            unit=r.unit,
-            status=RESERVING,
-            delivery=delivery,
-            candidates=r.candidates,
-            attempts=0,
+    deadline = at + timedelta(seconds=settings.reply_deadline_seconds)
+    for r in routes:
+        fulfilment = {
+            "order_number": number,
+            "unit": r.unit,
+            "status": RESERVING,
+            "delivery": delivery,
+            "candidates": r.candidates,
+            "slip_no": None,
+            "waybill": None,
+            "carrier": None,
+            "purchase_notice": None,
+            # Waiting for the unit's answer from the start (see _send_check_stock).
+            "waiting_for": "stores.check_stock",
+            "deadline_at": deadline,
+            "attempts": 0,
+        }
+        fulfilment_id = session.execute(_NEW_FULFILMENT, fulfilment).scalar_one()
+        session.execute(_NEW_LINES, [_line_row(number, line, fulfilment_id) for line in r.lines])
+        uow.send(
+            "stores.check_stock",
+            _check_stock_command(number, fulfilment_id, r.unit, r.lines, notify_purchasing=not r.candidates),
         )
-        for r in routes
-    ]
-    session.add_all(fulfilments)
-    session.flush()  # the fulfilments' ids, which their lines and the commands carry
-    all_lines = []
-    for f, r in zip(fulfilments, routes, strict=True):
-        f_lines = [_order_line(order, line, f) for line in r.lines]
-        session.add_all(f_lines)
-        # The collections are read-only (see models.Order): fill them in, as a later load would.
-        set_committed_value(f, "lines", f_lines)
-        all_lines += f_lines
-    set_committed_value(order, "fulfilments", fulfilments)
-    set_committed_value(order, "lines", all_lines)
-    for f in fulfilments:
-        _send_check_stock(uow, f, settings)
-        _note(session, order, f"stock check sent to {f.unit} ({f.delivery} delivery)")
+        notes.append(f"stock check sent to {r.unit} ({delivery} delivery)")
+    _write_notes(session, number, notes, at)
 
 
-def _order_line(order: Order, line: dict[str, Any], fulfilment: Fulfilment | None = None) -> OrderLine:
-    return OrderLine(
-        order_number=order.number,
-        fulfilment_id=fulfilment.id if fulfilment else None,
-        sku=line["sku"],
-        name=line["name"],
-        quantity=line["quantity"],
-        unit_price_cents=line["unit_price_cents"],
-        division=line["division"],
-        owner_unit=line["unit"],
-    )
+def _line_row(number: str, line: dict[str, Any], fulfilment_id: int | None = None) -> dict[str, Any]:
+    return {
+        "order_number": number,
+        "fulfilment_id": fulfilment_id,
+        "sku": line["sku"],
+        "name": line["name"],
+        "quantity": line["quantity"],
+        "unit_price_cents": line["unit_price_cents"],
+        "division": line["division"],
+        "owner_unit": line["unit"],
+    }
+
+
+def _write_notes(session: Session, number: str, events: list[str], at: datetime) -> None:
+    session.execute(_NEW_NOTES, [{"order_number": number, "at": at, "event": event[:300]} for event in events])
 
 
 def stock_reserved(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
