@@ -83,6 +83,22 @@ class OrderLine(Base):
         return self.quantity * self.unit_price_cents
 
 
+class StrayHold(Base):
+    """Stock a unit reserved for a fulfilment after the saga had moved it to another unit.
+
+    The saga asks that unit to release it and waits for `stock.released` from there; `sweep_deadlines`
+    asks again when the answer is late, so a lost release cannot leave stock held for no one.
+    """
+
+    __tablename__ = "stray_holds"
+
+    fulfilment_id: Mapped[int] = mapped_column(ForeignKey("fulfilments.id"), primary_key=True)
+    unit: Mapped[str] = mapped_column(String(32), primary_key=True)
+    order_number: Mapped[str] = mapped_column(ForeignKey("orders.number"), index=True)
+    deadline_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class TimelineEvent(Base):
     __tablename__ = "timeline"
 

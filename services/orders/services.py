@@ -22,7 +22,7 @@ from shared.money import format_cents
 from shared.web import ApiError
 
 from . import routing
-from .models import Fulfilment, Order, OrderLine, TimelineEvent
+from .models import Fulfilment, Order, OrderLine, StrayHold, TimelineEvent
 
 # Where a fulfilment stands; the order's status is derived from its fulfilments and its payment.
 RESERVING, RESERVED, AWAITING_STOCK, PACKING, PACKED = "reserving", "reserved", "awaiting_stock", "packing", "packed"
@@ -111,6 +111,20 @@ def _send_release(uow: UnitOfWork, f: Fulfilment, reason: str, settings: Setting
     uow.send("stores.release_stock", {"order": f.order_number, "fulfilment_id": f.id, "unit": f.unit, "reason": reason})
     f.status = RELEASING
     _wait(f, "stores.release_stock", settings)
+
+
+def _send_stray_release(uow: UnitOfWork, stray: StrayHold, settings: Settings) -> None:
+    """Ask a unit the fulfilment moved away from to give back what it reserved late; wait for its answer."""
+    uow.send(
+        "stores.release_stock",
+        {
+            "order": stray.order_number,
+            "fulfilment_id": stray.fulfilment_id,
+            "unit": stray.unit,
+            "reason": "rerouted to another unit",
+        },
+    )
+    stray.deadline_at = now() + timedelta(seconds=settings.reply_deadline_seconds * min(2**stray.attempts, 16))
 
 
 def _send_pack(uow: UnitOfWork, f: Fulfilment) -> None:
@@ -262,11 +276,12 @@ def stock_reserved(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -
         # rerouted it, and then reserved for a re-sent check): that unit now holds stock no one else
         # will ever free. Give it back there; the fulfilment itself stays with its current unit, and
         # the `stock.released` that follows is ignored by `stock_released` (the unit does not match).
-        uow.send(
-            "stores.release_stock",
-            {"order": order.number, "fulfilment_id": f.id, "unit": event["unit"], "reason": "rerouted to another unit"},
-        )
-        _note(uow.session, order, f"{event['unit']} reserved after the order moved to {f.unit}: released there")
+        stray = uow.session.get(StrayHold, (f.id, event["unit"]))
+        if stray is None:
+            stray = StrayHold(fulfilment_id=f.id, unit=event["unit"], order_number=order.number, attempts=0)
+            uow.session.add(stray)
+            _note(uow.session, order, f"{event['unit']} reserved after the order moved to {f.unit}: released there")
+        _send_stray_release(uow, stray, settings)
         return
     if order.status == "cancelled" or f.status in (RELEASING, CANCELLED):
         _send_release(uow, f, "order cancelled", settings)
@@ -328,6 +343,10 @@ def stock_replenished(uow: UnitOfWork, event: dict[str, Any], settings: Settings
 def stock_released(uow: UnitOfWork, event: dict[str, Any]) -> None:
     order = _lock(uow.session, event["order"])
     f = _fulfilment(order, event["fulfilment_id"])
+    stray = uow.session.get(StrayHold, (f.id, event["unit"]))
+    if stray is not None:  # the unit the order moved away from gave its late reservation back
+        uow.session.delete(stray)
+        return
     if f.status == RELEASING and f.unit == event["unit"]:
         f.status = CANCELLED
         _done_waiting(f)
@@ -601,6 +620,22 @@ def sweep_deadlines(uow: UnitOfWork, settings: Settings, at: datetime | None = N
         f.deadline_at = at + timedelta(seconds=settings.reply_deadline_seconds * min(2**attempts, 16))
         if attempts == ALERT_AFTER_ATTEMPTS:
             _note(session, order, f"{f.unit} has not answered {attempts} times: customer service alerted")
+        resent += 1
+    strays = session.execute(
+        select(StrayHold.fulfilment_id, StrayHold.unit, StrayHold.order_number)
+        .where(StrayHold.deadline_at < at)
+        .limit(limit)
+    ).all()
+    for fulfilment_id, unit, number in strays:
+        order = _lock(session, number)
+        # Read again under the order's lock: the unit's answer may have come meanwhile.
+        stray = session.get(StrayHold, (fulfilment_id, unit), populate_existing=True)
+        if stray is None or stray.deadline_at >= at:
+            continue
+        stray.attempts += 1
+        _send_stray_release(uow, stray, settings)
+        if stray.attempts == ALERT_AFTER_ATTEMPTS:
+            _note(session, order, f"{stray.unit} has not given back its late reservation: customer service alerted")
         resent += 1
     payments = session.scalars(
         select(Order).where(Order.payment_deadline_at.is_not(None), Order.payment_deadline_at < at).limit(limit)

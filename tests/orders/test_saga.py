@@ -330,6 +330,35 @@ def test_a_unit_that_answers_after_the_saga_moved_on_gets_its_reservation_releas
     assert order_view(client)["fulfilments"][0]["unit"] == "SM-GUOMAO"
 
 
+def test_a_release_to_the_unit_left_behind_is_asked_again_until_it_answers(orders, client, stock):
+    from services.orders import services
+    from shared.messaging import now
+
+    stock += [
+        {"unit": "SM-MINZU", "sku": "RICE-5KG", "kind": "branch", "available": 5, "lat": 22.82, "lon": 108.37},
+        {"unit": "SM-GUOMAO", "sku": "RICE-5KG", "kind": "branch", "available": 5, "lat": 22.9, "lon": 108.5},
+    ]
+    place(orders, RICE)
+    fid = fulfilment_ids(client)["SM-MINZU"]
+    short = [{"sku": "RICE-5KG", "requested": 1, "available": 0}]
+    reply(orders, "stock.short", fulfilment_id=fid, unit="SM-MINZU", short=short, purchase_notice=None)
+    reply(orders, "stock.reserved", fulfilment_id=fid, unit="SM-GUOMAO")
+    reply(orders, "stock.reserved", fulfilment_id=fid, unit="SM-MINZU")  # late: the release is then lost
+
+    def sweep(seconds):
+        later = now() + timedelta(seconds=orders.settings.reply_deadline_seconds * seconds)
+        with orders.unit_of_work("sweep") as uow:
+            return services.sweep_deadlines(uow, orders.settings, at=later)
+
+    sweep(1.5)  # the check at SM-GUOMAO was answered; only the stray release is overdue
+    releases = payloads(orders, "stores.release_stock")
+    assert [r["unit"] for r in releases] == ["SM-MINZU", "SM-MINZU"]
+    reply(orders, "stock.released", fulfilment_id=fid, unit="SM-MINZU")
+    sweep(100)
+    assert len(payloads(orders, "stores.release_stock")) == 2  # answered: not asked again
+    assert order_view(client)["fulfilments"][0]["unit"] == "SM-GUOMAO"
+
+
 def test_a_command_re_sent_by_the_sweep_carries_the_order_number(orders, client):
     from services.orders import services
     from shared.messaging import now
