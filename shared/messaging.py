@@ -280,7 +280,9 @@ class Relay:
             with self.db.session() as session, session.begin():
                 if session.bind.dialect.name == "postgresql":
                     session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-                session.execute(update(outbox).where(outbox.c.id.in_(marks)).values(published_at=now()))
+                for start in range(0, len(marks), 1000):  # a burst stays well inside a statement's parameters
+                    chunk = marks[start : start + 1000]
+                    session.execute(update(outbox).where(outbox.c.id.in_(chunk)).values(published_at=now()))
         except Exception as exc:  # unmarked rows are sent again by the sweep: a duplicate, not a loss
             log.warning("outbox: could not mark %d published (%s)", len(marks), exc)
         return len(marks)

@@ -86,3 +86,12 @@ def test_the_sweep_sends_what_the_fast_path_could_not_and_nothing_it_did(billing
     sent = [message_id for _, message_id in billing.relay.celery.sent]
     assert len(sent) == 2 and sent[0] != sent[1]  # OUTBX2 by the sweep; OUTBX1 not a second time
     assert unpublished(billing) == []
+
+
+def test_a_burst_of_marks_is_written_in_chunks(billing):
+    billing.relay.defer_marks = True
+    for n in range(3):
+        send_one(billing, f"M20261125BURST{n}")
+    billing.relay._marks.extend(range(100_000, 102_500))  # ids of rows that do not exist: harmless
+    assert billing.relay.flush_marks() == 2503
+    assert unpublished(billing) == []
