@@ -99,6 +99,21 @@ class StrayHold(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class Withdrawal(Base):
+    """A delivery the saga asked logistics to withdraw (the order was cancelled after packing).
+
+    Logistics answers `shipment.cancelled`, or the parcel was already handed over and
+    `shipment.shipped` comes instead; until one of them does, `sweep_deadlines` asks again.
+    """
+
+    __tablename__ = "withdrawals"
+
+    fulfilment_id: Mapped[int] = mapped_column(ForeignKey("fulfilments.id"), primary_key=True)
+    order_number: Mapped[str] = mapped_column(ForeignKey("orders.number"), index=True)
+    deadline_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class TimelineEvent(Base):
     __tablename__ = "timeline"
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy import bindparam, insert, inspect, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from shared.config import Settings, is_local
@@ -22,7 +22,7 @@ from shared.money import format_cents
 from shared.web import ApiError
 
 from . import routing
-from .models import Fulfilment, Order, OrderLine, StrayHold, TimelineEvent
+from .models import Fulfilment, Order, OrderLine, StrayHold, TimelineEvent, Withdrawal
 
 # Where a fulfilment stands; the order's status is derived from its fulfilments and its payment.
 RESERVING, RESERVED, AWAITING_STOCK, PACKING, PACKED = "reserving", "reserved", "awaiting_stock", "packing", "packed"
@@ -125,6 +125,29 @@ def _send_stray_release(uow: UnitOfWork, stray: StrayHold, settings: Settings) -
         },
     )
     stray.deadline_at = now() + timedelta(seconds=settings.reply_deadline_seconds * min(2**stray.attempts, 16))
+
+
+def _withdraw_delivery(uow: UnitOfWork, order: Order, f: Fulfilment, settings: Settings) -> None:
+    """Ask logistics to withdraw a fulfilment's delivery, and wait for its answer (see Withdrawal)."""
+    withdrawal = uow.session.get(Withdrawal, f.id)
+    if withdrawal is None:
+        withdrawal = Withdrawal(fulfilment_id=f.id, order_number=order.number, attempts=0)
+        uow.session.add(withdrawal)
+    _send_withdrawal(uow, withdrawal, settings)
+
+
+def _send_withdrawal(uow: UnitOfWork, withdrawal: Withdrawal, settings: Settings) -> None:
+    uow.send("logistics.cancel_delivery", {"order": withdrawal.order_number, "fulfilment_id": withdrawal.fulfilment_id})
+    withdrawal.deadline_at = now() + timedelta(
+        seconds=settings.reply_deadline_seconds * min(2**withdrawal.attempts, 16)
+    )
+
+
+def _stop_withdrawing(session: Session, f: Fulfilment) -> None:
+    """Logistics withdrew the delivery, or the parcel was handed over: nothing more to ask."""
+    withdrawal = session.get(Withdrawal, f.id)
+    if withdrawal is not None:
+        session.delete(withdrawal)
 
 
 def _send_pack(uow: UnitOfWork, f: Fulfilment) -> None:
@@ -428,14 +451,14 @@ def parcel_packed(uow: UnitOfWork, event: dict[str, Any], settings: Settings) ->
         _note(uow.session, order, "ready to ship")
 
 
-def shipment_booked(uow: UnitOfWork, event: dict[str, Any]) -> None:
+def shipment_booked(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
     order = _lock(uow.session, event["order"])
     f = _fulfilment(order, event["fulfilment_id"])
     if order.status == "cancelled":
         # The booking overtook the cancel (arrange_delivery retried or redelivered after logistics had
         # already answered our cancel_delivery with "nothing booked"): a pickup now stands for a
         # cancelled order. Withdraw it again; logistics answers shipment.cancelled and stops there.
-        uow.send("logistics.cancel_delivery", {"order": order.number, "fulfilment_id": f.id})
+        _withdraw_delivery(uow, order, f, settings)
         _note(uow.session, order, f"delivery from {f.unit} booked after the cancel: withdrawn again")
         return
     if f.waiting_for == "logistics.arrange_delivery":
@@ -484,6 +507,7 @@ def _handed_over_after_cancel(uow: UnitOfWork, order: Order, f: Fulfilment, what
     # cancel (orders had not heard of the hand-over either, so it accepted the cancel). The goods are
     # gone while the stock was released and the refund sent; nothing here can undo that, but it must
     # not pass silently as it used to: the timeline tells customer service, once per parcel and step.
+    _stop_withdrawing(uow.session, f)
     event = f"parcel from {f.unit} {what} after the cancel: customer service alerted to recover it"
     if not any(e.event == event for e in order.timeline):
         _note(uow.session, order, event)
@@ -493,6 +517,13 @@ def _how(event: dict[str, Any]) -> str:
     # A partner's event reaches the timeline once, as its own tracking entry; the status line only
     # names the waybill. Staff hand-overs have no tracking entry, so their detail goes here.
     return f" (waybill {event['waybill']})" if event["waybill"] else f": {event['detail']}"
+
+
+def shipment_cancelled(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    """Logistics withdrew a delivery the saga asked it to: noted, and no longer asked."""
+    order = _lock(uow.session, event["order"])
+    _stop_withdrawing(uow.session, _fulfilment(order, event["fulfilment_id"]))
+    _note(uow.session, order, "delivery withdrawn")
 
 
 def shipment_noted(uow: UnitOfWork, event: dict[str, Any], what: str) -> None:
@@ -522,7 +553,7 @@ def _cancel(uow: UnitOfWork, order: Order, reason: str, settings: Settings, *, r
     _note(uow.session, order, f"cancelled: {reason}")
     for f in order.fulfilments:
         if f.status == PACKED:
-            uow.send("logistics.cancel_delivery", {"order": order.number, "fulfilment_id": f.id})
+            _withdraw_delivery(uow, order, f, settings)
         if f.status in (RESERVING, RESERVED, AWAITING_STOCK, PACKING, PACKED):
             _send_release(uow, f, reason, settings)
     if refund and order.payment_status == "captured":
@@ -621,22 +652,12 @@ def sweep_deadlines(uow: UnitOfWork, settings: Settings, at: datetime | None = N
         if attempts == ALERT_AFTER_ATTEMPTS:
             _note(session, order, f"{f.unit} has not answered {attempts} times: customer service alerted")
         resent += 1
-    strays = session.execute(
-        select(StrayHold.fulfilment_id, StrayHold.unit, StrayHold.order_number)
-        .where(StrayHold.deadline_at < at)
-        .limit(limit)
-    ).all()
-    for fulfilment_id, unit, number in strays:
-        order = _lock(session, number)
-        # Read again under the order's lock: the unit's answer may have come meanwhile.
-        stray = session.get(StrayHold, (fulfilment_id, unit), populate_existing=True)
-        if stray is None or stray.deadline_at >= at:
-            continue
-        stray.attempts += 1
-        _send_stray_release(uow, stray, settings)
-        if stray.attempts == ALERT_AFTER_ATTEMPTS:
-            _note(session, order, f"{stray.unit} has not given back its late reservation: customer service alerted")
-        resent += 1
+    resent += _sweep_requests(
+        uow, StrayHold, _send_stray_release, "has not given back its late reservation", settings, at, limit
+    )
+    resent += _sweep_requests(
+        uow, Withdrawal, _send_withdrawal, "has not confirmed the withdrawal", settings, at, limit
+    )
     payments = session.scalars(
         select(Order).where(Order.payment_deadline_at.is_not(None), Order.payment_deadline_at < at).limit(limit)
     ).all()
@@ -650,6 +671,27 @@ def sweep_deadlines(uow: UnitOfWork, settings: Settings, at: datetime | None = N
             order.payment_deadline_at = None
             continue
         _send_take_payment(uow, order, settings)
+        resent += 1
+    return resent
+
+
+def _sweep_requests(uow: UnitOfWork, model, resend, silence: str, settings: Settings, at: datetime, limit: int) -> int:
+    """Send again the side requests (StrayHold, Withdrawal) whose answer is overdue, with backoff."""
+    session = uow.session
+    resent = 0
+    key = [*inspect(model).primary_key]
+    overdue = session.execute(select(*key, model.order_number).where(model.deadline_at < at).limit(limit)).all()
+    for *ids, number in overdue:
+        order = _lock(session, number)
+        # Read again under the order's lock: the answer may have come meanwhile.
+        request = session.get(model, tuple(ids), populate_existing=True)
+        if request is None or request.deadline_at >= at:
+            continue
+        request.attempts += 1
+        resend(uow, request, settings)
+        if request.attempts == ALERT_AFTER_ATTEMPTS:
+            who = getattr(request, "unit", "logistics")
+            _note(session, order, f"{who} {silence} after {request.attempts} tries: customer service alerted")
         resent += 1
     return resent
 

@@ -68,7 +68,7 @@ def handle_parcel_packed(uow, payload):
 
 @runtime.handles("shipment.booked")
 def handle_shipment_booked(uow, payload):
-    services.shipment_booked(uow, payload)
+    services.shipment_booked(uow, payload, runtime.settings)
 
 
 @runtime.handles("shipment.shipped")
@@ -93,7 +93,7 @@ def handle_shipment_tracked(uow, payload):
 
 @runtime.handles("shipment.cancelled")
 def handle_shipment_cancelled(uow, payload):
-    services.shipment_noted(uow, payload, "delivery withdrawn")
+    services.shipment_cancelled(uow, payload)
 
 
 @runtime.periodic("orders.sweep_deadlines")

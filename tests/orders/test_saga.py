@@ -223,6 +223,47 @@ def test_an_order_handed_over_cannot_be_cancelled(orders, client):
     assert response.status_code == 409 and response.json["error"]["code"] == "not_cancellable"
 
 
+def packed_then_cancelled(orders, client):
+    place(orders)
+    reserve_all(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    fid = fulfilment_ids(client)["DS-COSMETICS"]
+    packed = {"slip_no": "XS-1", "packed_at": "2026-11-24T10:00:00+08:00"}
+    reply(orders, "parcel.packed", fulfilment_id=fid, unit="DS-COSMETICS", **packed)
+    reply(orders, "shipment.booked", fulfilment_id=fid, delivery="local", waybill=None, carrier=None)
+    assert client.post("/internal/orders/M20261124AAAAAA/cancel", json={}).status_code == 202
+    return fid
+
+
+def sweep_after(orders, deadlines):
+    from services.orders import services
+    from shared.messaging import now
+
+    later = now() + timedelta(seconds=orders.settings.reply_deadline_seconds * deadlines)
+    with orders.unit_of_work("sweep") as uow:
+        return services.sweep_deadlines(uow, orders.settings, at=later)
+
+
+def test_a_withdrawal_logistics_never_confirms_is_asked_for_again(orders, client):
+    fid = packed_then_cancelled(orders, client)
+    assert len(payloads(orders, "logistics.cancel_delivery")) == 1
+    sweep_after(orders, 1.5)
+    assert payloads(orders, "logistics.cancel_delivery") == [{"order": "M20261124AAAAAA", "fulfilment_id": fid}] * 2
+    reply(orders, "shipment.cancelled", fulfilment_id=fid)
+    sweep_after(orders, 100)
+    assert len(payloads(orders, "logistics.cancel_delivery")) == 2  # confirmed: not asked again
+    assert "delivery withdrawn" in [e["event"] for e in order_view(client)["timeline"]]
+
+
+def test_a_parcel_handed_over_after_the_cancel_is_not_withdrawn_again(orders, client):
+    fid = packed_then_cancelled(orders, client)
+    progress = {"fulfilment_id": fid, "waybill": None, "at": "2026-11-24T11:00:00+08:00", "detail": "picked up"}
+    reply(orders, "shipment.shipped", **progress)
+    sweep_after(orders, 100)
+    assert len(payloads(orders, "logistics.cancel_delivery")) == 1
+    assert any("after the cancel" in e["event"] for e in order_view(client)["timeline"])
+
+
 def test_a_reservation_arriving_after_the_cancel_is_given_back(orders, client):
     place(orders)
     client.post("/internal/orders/M20261124AAAAAA/cancel", json={})
