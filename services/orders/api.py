@@ -73,7 +73,7 @@ def check_order(number: str):
     """Customer service confirms a cash-on-delivery order (核单)."""
     with runtime.unit_of_work(number) as uow:
         _exists(uow.session, number)
-        services.check_cash_on_delivery(uow, number)
+        services.check_cash_on_delivery(uow, number, runtime.settings)
     return _view(number)
 
 

@@ -150,7 +150,7 @@ def _stop_withdrawing(session: Session, f: Fulfilment) -> None:
         session.delete(withdrawal)
 
 
-def _send_pack(uow: UnitOfWork, f: Fulfilment) -> None:
+def _send_pack(uow: UnitOfWork, f: Fulfilment, settings: Settings) -> None:
     uow.send(
         "stores.pack_parcel",
         {
@@ -162,8 +162,11 @@ def _send_pack(uow: UnitOfWork, f: Fulfilment) -> None:
         },
     )
     f.status = PACKING
-    # Packing is people's work and takes as long as it takes: no deadline, the task list shows it.
-    _done_waiting(f)
+    # Packing is people's work and takes as long as it takes, but the command and its answer can be
+    # lost like any other: the sweep sends it again up to three times (stores answers a packed parcel
+    # again, and leaves an open task with the staff), without alerting anyone: a slow packer is not a
+    # silent unit. After that the task list shows what is left.
+    _wait(f, "stores.pack_parcel", settings)
 
 
 def _send_take_payment(uow: UnitOfWork, order: Order, settings: Settings) -> None:
@@ -390,13 +393,13 @@ def payment_captured(uow: UnitOfWork, event: dict[str, Any], settings: Settings)
     order.payment_status = "captured"
     order.status = "paid"
     _note(uow.session, order, f"payment captured: {format_cents(event['amount_cents'])} ({event['method']})")
-    _start_packing(uow, order)
+    _start_packing(uow, order, settings)
 
 
-def _start_packing(uow: UnitOfWork, order: Order) -> None:
+def _start_packing(uow: UnitOfWork, order: Order, settings: Settings) -> None:
     for f in order.fulfilments:
         if f.status == RESERVED:
-            _send_pack(uow, f)
+            _send_pack(uow, f, settings)
             _note(uow.session, order, f"packing task sent to {f.unit}")
     order.status = "packing"
 
@@ -601,7 +604,7 @@ def confirm_receipt(uow: UnitOfWork, number: str) -> Order:
     return order
 
 
-def check_cash_on_delivery(uow: UnitOfWork, number: str) -> Order:
+def check_cash_on_delivery(uow: UnitOfWork, number: str, settings: Settings) -> Order:
     """Customer service confirmed a cash-on-delivery order (核单): packing starts."""
     order = _lock(uow.session, number)
     if order.status != "awaiting_check":
@@ -609,7 +612,7 @@ def check_cash_on_delivery(uow: UnitOfWork, number: str) -> Order:
             return order
         raise ApiError(409, "not_awaiting_check", f"Order {number} is {order.status}, not awaiting a check.")
     _note(uow.session, order, "cash-on-delivery order checked by customer service")
-    _start_packing(uow, order)
+    _start_packing(uow, order, settings)
     return order
 
 
@@ -643,13 +646,15 @@ def sweep_deadlines(uow: UnitOfWork, settings: Settings, at: datetime | None = N
             _send_release(uow, f, order.cancel_reason or "order cancelled", settings)
         elif f.waiting_for == "logistics.arrange_delivery":
             _send_arrange_delivery(uow, order, f, settings)
-        else:
+        elif f.waiting_for == "stores.pack_parcel" and f.status == PACKING and attempts <= ALERT_AFTER_ATTEMPTS:
+            _send_pack(uow, f, settings)
+        else:  # nothing to wait for (or, for packing, three tries made: the rest is the staff's work)
             _done_waiting(f)
             continue
         f.attempts = attempts
         # Back off: wait longer after each unanswered try.
         f.deadline_at = at + timedelta(seconds=settings.reply_deadline_seconds * min(2**attempts, 16))
-        if attempts == ALERT_AFTER_ATTEMPTS:
+        if attempts == ALERT_AFTER_ATTEMPTS and f.waiting_for != "stores.pack_parcel":
             _note(session, order, f"{f.unit} has not answered {attempts} times: customer service alerted")
         resent += 1
     resent += _sweep_requests(

@@ -264,6 +264,18 @@ def test_a_parcel_handed_over_after_the_cancel_is_not_withdrawn_again(orders, cl
     assert any("after the cancel" in e["event"] for e in order_view(client)["timeline"])
 
 
+def test_a_packing_command_or_its_answer_lost_is_sent_again_three_times_then_left_to_the_staff(orders, client):
+    place(orders)
+    reserve_all(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    assert len(payloads(orders, "stores.pack_parcel")) == 1
+    for deadlines in (1.5, 3, 6, 12, 24, 48):
+        sweep_after(orders, deadlines)
+    assert len(payloads(orders, "stores.pack_parcel")) == 4  # the first and three re-sends, then quiet
+    events = [e["event"] for e in order_view(client)["timeline"]]
+    assert not any("customer service alerted" in e for e in events)  # a slow packer is not a silent unit
+
+
 def test_a_reservation_arriving_after_the_cancel_is_given_back(orders, client):
     place(orders)
     client.post("/internal/orders/M20261124AAAAAA/cancel", json={})
