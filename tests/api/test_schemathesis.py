@@ -53,7 +53,7 @@ def _config(phases: list[str]) -> schemathesis.Config:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def api_schema(mall):
     """The live document, every phase that runs per operation (examples, coverage, fuzzing)."""
     return schemathesis.openapi.from_url(
@@ -61,7 +61,7 @@ def api_schema(mall):
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def tokens(mall) -> dict[str, str]:
     """A logged-in caller of every role, and a little world (a unit, a stocked product, an order) to find."""
     suffix = uuid.uuid4().hex[:6].upper()

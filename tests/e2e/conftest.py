@@ -18,7 +18,10 @@ from mall.harness import ADMIN, HOME_CITY, TERMINAL_OR_WAITING, Mall, postgres_a
 __all__ = ["ADMIN", "HOME_CITY", "TERMINAL_OR_WAITING", "Mall"]
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: a mall keeps a worker per unit its tests created, and their database
+# connections, so it stops when its package's tests are done instead of lasting the whole run
+# (two malls alive at once left PostgreSQL's max_connections short for the race tests after them).
+@pytest.fixture(scope="package")
 def e2e_root() -> Path:
     return Path(tempfile.mkdtemp(prefix="mall-e2e-"))
 
@@ -28,7 +31,7 @@ def servers_available() -> bool:
     return redis_available() and postgres_available()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def mall(e2e_root, servers_available, request):
     """The mall on Redis + PostgreSQL where the machine has them, else on the embedded default."""
     mode = "servers" if servers_available else "embedded"
@@ -40,7 +43,7 @@ def mall(e2e_root, servers_available, request):
     instance.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def embedded_mall(e2e_root, servers_available):
     """Always the embedded default (file broker, SQLite): the two-command promise of the README."""
     instance = start("embedded", e2e_root)

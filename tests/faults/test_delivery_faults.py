@@ -101,7 +101,11 @@ def test_a_worker_killed_mid_task_loses_nothing(mall, sku_prefix):
         mall.wait_for(number, token, "ready_to_ship", timeout=120)
     for token, _ in shoppers:
         assert mall.ok("GET", "/api/wallet", token=token)["balance"] == "90.00"
-    assert mall.pids("worker --service billing") and mall.pids("worker --service orders")
+    # The supervisor restarts what was killed (a Python start takes a moment on a busy machine).
+    deadline = time.monotonic() + 30
+    while not (mall.pids("worker --service billing") and mall.pids("worker --service orders")):
+        assert time.monotonic() < deadline, "the supervisor did not restart the killed workers"
+        time.sleep(0.2)
 
 
 def test_a_poison_message_is_dead_lettered_and_the_worker_goes_on(mall, sku_prefix):
