@@ -360,33 +360,8 @@ def test_a_lone_surrogate_in_a_cancel_reason_is_422_and_changes_nothing(orders, 
     assert sent(orders) == messages
 
 
-def test_a_unit_that_answers_after_the_saga_moved_on_gets_its_reservation_released(orders, client, stock):
-    stock += [
-        {"unit": "SM-MINZU", "sku": "RICE-5KG", "kind": "branch", "available": 5, "lat": 22.82, "lon": 108.37},
-        {"unit": "SM-GUOMAO", "sku": "RICE-5KG", "kind": "branch", "available": 5, "lat": 22.9, "lon": 108.5},
-    ]
-    place(orders, RICE)
-    fid = fulfilment_ids(client)["SM-MINZU"]
-    reply(
-        orders,
-        "stock.short",
-        fulfilment_id=fid,
-        unit="SM-MINZU",
-        short=[{"sku": "RICE-5KG", "requested": 1, "available": 0}],
-        purchase_notice=None,
-    )
-    reply(orders, "stock.reserved", fulfilment_id=fid, unit="SM-GUOMAO")
-    reply(orders, "stock.reserved", fulfilment_id=fid, unit="SM-MINZU")  # a late, repeated answer
-    [release] = payloads(orders, "stores.release_stock")
-    assert release["unit"] == "SM-MINZU"
-    assert len(payloads(orders, "billing.take_payment")) == 1
-    assert order_view(client)["fulfilments"][0]["unit"] == "SM-GUOMAO"
-
-
-def test_a_release_to_the_unit_left_behind_is_asked_again_until_it_answers(orders, client, stock):
-    from services.orders import services
-    from shared.messaging import now
-
+def rerouted_then_late(orders, client, stock) -> int:
+    """SM-MINZU is short, the order moves to SM-GUOMAO, which reserves; then SM-MINZU reserves after all."""
     stock += [
         {"unit": "SM-MINZU", "sku": "RICE-5KG", "kind": "branch", "available": 5, "lat": 22.82, "lon": 108.37},
         {"unit": "SM-GUOMAO", "sku": "RICE-5KG", "kind": "branch", "available": 5, "lat": 22.9, "lon": 108.5},
@@ -396,18 +371,25 @@ def test_a_release_to_the_unit_left_behind_is_asked_again_until_it_answers(order
     short = [{"sku": "RICE-5KG", "requested": 1, "available": 0}]
     reply(orders, "stock.short", fulfilment_id=fid, unit="SM-MINZU", short=short, purchase_notice=None)
     reply(orders, "stock.reserved", fulfilment_id=fid, unit="SM-GUOMAO")
-    reply(orders, "stock.reserved", fulfilment_id=fid, unit="SM-MINZU")  # late: the release is then lost
+    reply(orders, "stock.reserved", fulfilment_id=fid, unit="SM-MINZU")  # a late, repeated answer
+    return fid
 
-    def sweep(seconds):
-        later = now() + timedelta(seconds=orders.settings.reply_deadline_seconds * seconds)
-        with orders.unit_of_work("sweep") as uow:
-            return services.sweep_deadlines(uow, orders.settings, at=later)
 
-    sweep(1.5)  # the check at SM-GUOMAO was answered; only the stray release is overdue
+def test_a_unit_that_answers_after_the_saga_moved_on_gets_its_reservation_released(orders, client, stock):
+    rerouted_then_late(orders, client, stock)
+    [release] = payloads(orders, "stores.release_stock")
+    assert release["unit"] == "SM-MINZU"
+    assert len(payloads(orders, "billing.take_payment")) == 1
+    assert order_view(client)["fulfilments"][0]["unit"] == "SM-GUOMAO"
+
+
+def test_a_release_to_the_unit_left_behind_is_asked_again_until_it_answers(orders, client, stock):
+    fid = rerouted_then_late(orders, client, stock)  # and the release to SM-MINZU is lost
+    sweep_after(orders, 1.5)  # the check at SM-GUOMAO was answered; only the stray release is overdue
     releases = payloads(orders, "stores.release_stock")
     assert [r["unit"] for r in releases] == ["SM-MINZU", "SM-MINZU"]
     reply(orders, "stock.released", fulfilment_id=fid, unit="SM-MINZU")
-    sweep(100)
+    sweep_after(orders, 100)
     assert len(payloads(orders, "stores.release_stock")) == 2  # answered: not asked again
     assert order_view(client)["fulfilments"][0]["unit"] == "SM-GUOMAO"
 
