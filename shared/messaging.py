@@ -17,6 +17,7 @@ import json
 import logging
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -124,6 +125,8 @@ class UnitOfWork:
     cause: Envelope | None = None
     #: The outbox rows this transaction wrote: (row id, task, queue, body), published from memory after commit.
     sent: list[tuple[int, str, str, str]] = field(default_factory=list)
+    #: Called in order just before the transaction commits: writes a handler kept back until its end.
+    before_commit: list[Callable[[], None]] = field(default_factory=list)
 
     def send(self, type_: str, payload: dict[str, Any], *, correlation_id: str | None = None) -> Envelope:
         """Write a message to the outbox in this transaction; it is published after the commit."""
@@ -160,6 +163,11 @@ class UnitOfWork:
                 ).scalar_one()
             self.sent.append((row_id, task, queue, body))
         return envelope
+
+    def finish(self) -> None:
+        """Run the before-commit hooks (the runtime calls this as the transaction's last step)."""
+        for hook in self.before_commit:
+            hook()
 
     def record_receipt(self, envelope: Envelope) -> None:
         """Claim this message in the inbox; raises Duplicate when it was handled before."""

@@ -88,6 +88,7 @@ class ServiceRuntime:
             with session.begin():
                 uow = UnitOfWork(session, self.name, self.tables, correlation_id, cause)
                 yield uow
+                uow.finish()
         self.relay.publish(uow.sent)
 
     # --- consuming -------------------------------------------------------------------------------

@@ -95,3 +95,27 @@ def test_a_burst_of_marks_is_written_in_chunks(billing):
     billing.relay._marks.extend(range(100_000, 102_500))  # ids of rows that do not exist: harmless
     assert billing.relay.flush_marks() == 2503
     assert unpublished(billing) == []
+
+
+def test_before_commit_hooks_write_in_the_same_transaction_and_only_when_it_commits(billing):
+    calls = []
+    with billing.unit_of_work("M20261125HOOKS1") as uow:
+        uow.send("payment.refunded", {"order": "M20261125HOOKS1", "amount_cents": 100})
+        uow.before_commit.append(lambda: calls.append(uow.session.in_transaction()))
+    assert calls == [True]
+
+    with pytest.raises(RuntimeError):
+        with billing.unit_of_work("M20261125HOOKS2") as uow:
+            uow.before_commit.append(lambda: calls.append("ran"))
+            raise RuntimeError("the handler failed")
+    assert calls == [True]  # a failed handler's hooks never run
+
+    def fail():
+        raise RuntimeError("the kept-back write failed")
+
+    with pytest.raises(RuntimeError):
+        with billing.unit_of_work("M20261125HOOKS3") as uow:
+            uow.send("payment.refunded", {"order": "M20261125HOOKS3", "amount_cents": 100})
+            uow.before_commit.append(fail)
+    # The failing hook rolled back the message sent in its transaction: only the first one was published.
+    assert len(billing.relay.celery.sent) == 1
