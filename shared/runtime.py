@@ -78,6 +78,8 @@ class ServiceRuntime:
         """Forget settings and connections (tests change the environment between cases)."""
         if "db" in self.__dict__:
             self.db.dispose()
+        if "relay" in self.__dict__:
+            self.relay.publisher.close()
         for attr in ("settings", "db", "celery", "relay"):
             self.__dict__.pop(attr, None)
 

@@ -2,27 +2,40 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, update
 
-from shared.messaging import Relay, now
+from shared.envelope import Envelope
+from shared.messaging import Relay, _summary, now
 from shared.testing import fresh_database
 from tests.infra import fresh_postgres_database, postgres_available
 
 
-class RecordingCelery:
-    """Stands in for the Celery app's `send_task` (the broker is not under test); can be made to fail."""
+class RecordingPublisher:
+    """Stands in for the relay's `TaskPublisher` (the broker is not under test, see test_publisher.py); can
+    be made to fail. It keeps what a worker would receive: the task, its envelope and Flower's summary."""
 
     def __init__(self):
         self.sent: list[tuple[str, str]] = []
+        self.envelopes: list[dict] = []
+        self.summaries: list[str] = []
         self.broken = False
 
-    def send_task(self, task, args, queue, **_):
+    def publish(self, task, queue, args_json, argsrepr, kwargsrepr="{}"):
         if self.broken:
             raise ConnectionError("broker unreachable")
-        self.sent.append((task, args[0]["id"]))
+        (envelope,) = json.loads(args_json)
+        self.sent.append((task, envelope["id"]))
+        self.envelopes.append(envelope)
+        self.summaries.append(argsrepr)
+        return str(uuid.uuid4())
+
+    def close(self):
+        pass
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -37,8 +50,8 @@ def billing(request, tmp_path):
     else:
         url = f"sqlite:///{tmp_path / 'billing.db'}"
     fresh_database(runtime, url)
-    celery = RecordingCelery()
-    runtime.__dict__["relay"] = Relay(runtime.db, runtime.tables, celery, runtime.name)
+    publisher = RecordingPublisher()
+    runtime.__dict__["relay"] = Relay(runtime.db, runtime.tables, runtime.celery, runtime.name, publisher=publisher)
     yield runtime
     runtime.reset()
 
@@ -62,7 +75,28 @@ def age_outbox(runtime, seconds: float = 60) -> None:
 
 def test_without_a_sweeper_a_published_row_is_marked_at_once(billing):
     send_one(billing)
-    assert len(billing.relay.celery.sent) == 1
+    assert len(billing.relay.publisher.sent) == 1
+    assert unpublished(billing) == []
+
+
+def test_a_published_message_is_the_envelope_with_a_summary_for_flower(billing):
+    send_one(billing, "M20261125OUTBOX")
+    (envelope,) = billing.relay.publisher.envelopes
+    assert Envelope.load(envelope).payload == {"order": "M20261125OUTBOX", "amount_cents": 100}
+    assert billing.relay.publisher.sent == [("orders.handle_payment_refunded", envelope["id"])]
+    assert billing.relay.publisher.summaries == [f"(payment.refunded {envelope['id']} order=M20261125OUTBOX)"]
+
+
+def test_the_summary_of_an_envelope_in_another_layout_is_read_by_decoding_it():
+    body = json.dumps({"type": "payment.refunded", "correlation_id": "M20261125OUTBOX", "id": "5d1c"})
+    assert _summary(body) == "(payment.refunded 5d1c order=M20261125OUTBOX)"
+
+
+def test_injected_duplicates_publish_the_same_envelope_twice(billing):
+    billing.relay.duplicate_rate = 1.0
+    send_one(billing)
+    first, second = billing.relay.publisher.sent
+    assert first == second  # one envelope id twice: the consumer's inbox drops the second
     assert unpublished(billing) == []
 
 
@@ -78,12 +112,12 @@ def test_with_a_sweeper_marks_wait_for_it_and_are_written_together(billing):
 def test_the_sweep_sends_what_the_fast_path_could_not_and_nothing_it_did(billing):
     billing.relay.defer_marks = True
     send_one(billing, "M20261125OUTBX1")  # published, its mark pending in memory
-    billing.relay.celery.broken = True
+    billing.relay.publisher.broken = True
     send_one(billing, "M20261125OUTBX2")  # committed, never published
-    billing.relay.celery.broken = False
+    billing.relay.publisher.broken = False
     age_outbox(billing)
     assert billing.relay.sweep() == 1
-    sent = [message_id for _, message_id in billing.relay.celery.sent]
+    sent = [message_id for _, message_id in billing.relay.publisher.sent]
     assert len(sent) == 2 and sent[0] != sent[1]  # OUTBX2 by the sweep; OUTBX1 not a second time
     assert unpublished(billing) == []
 
@@ -118,4 +152,4 @@ def test_before_commit_hooks_write_in_the_same_transaction_and_only_when_it_comm
             uow.send("payment.refunded", {"order": "M20261125HOOKS3", "amount_cents": 100})
             uow.before_commit.append(fail)
     # The failing hook rolled back the message sent in its transaction: only the first one was published.
-    assert len(billing.relay.celery.sent) == 1
+    assert len(billing.relay.publisher.sent) == 1
