@@ -129,6 +129,9 @@ class UnitOfWork:
     sent: list[tuple[int, str, str, str]] = field(default_factory=list)
     #: Called in order just before the transaction commits: writes a handler kept back until its end.
     before_commit: list[Callable[[], None]] = field(default_factory=list)
+    #: Rows a handler loaded in this transaction and writes back before commit, under keys of its own
+    #: (the saga's locked orders): a second load in the same transaction must see the first one's changes.
+    loaded: dict[Any, Any] = field(default_factory=dict)
 
     def send(self, type_: str, payload: dict[str, Any], *, correlation_id: str | None = None) -> Envelope:
         """Write a message to the outbox in this transaction; it is published after the commit."""

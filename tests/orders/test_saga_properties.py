@@ -16,6 +16,7 @@ import json
 import os
 from collections import Counter, defaultdict
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -97,6 +98,8 @@ class _NoRelay:
 
     def publish(self, ids):
         return 0
+
+    publisher = SimpleNamespace(close=lambda: None)  # a runtime's reset closes it
 
 
 class Sim:
