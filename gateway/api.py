@@ -18,7 +18,7 @@ from . import schemas, services
 from .clients import ProductCache
 from .config import runtime
 from .models import OrderRef
-from .services import ADMINS, STAFF_VIEWERS, Identity
+from .services import ADMINS, STAFF_VIEWERS, Identity, PlacedBefore
 
 people = Blueprint("people", __name__, url_prefix="/api/auth")
 admin = Blueprint("admin", __name__, url_prefix="/api/admin")
@@ -48,33 +48,48 @@ def load_query(schema: type[schemas.Schema]) -> dict[str, Any]:
     return load_body(schema, request.args.to_dict())
 
 
-def idempotency_key() -> str | None:
+def _idempotency_key_header() -> tuple[str | None, bool]:
+    """The request's Idempotency-Key (None when absent) and whether it is valid."""
     key = (request.headers.get("Idempotency-Key") or "").strip()
-    if len(key) > 100 or not key.isprintable():
+    return key or None, len(key) <= 100 and key.isprintable()
+
+
+def idempotency_key() -> str | None:
+    """The request's Idempotency-Key; 422 when it is longer than 100 characters or not printable."""
+    key, valid = _idempotency_key_header()
+    if not valid:
         reason = ["At most 100 printable characters."]
         raise ApiError(422, "validation_error", "Some fields are not valid.", {"Idempotency-Key": reason})
-    return key or None
+    return key
 
 
 # --- who is calling ------------------------------------------------------------------------------
 
 
-def current_identity() -> Identity:
+def current_identity(idempotency_key: str | None = None) -> tuple[Identity, PlacedBefore | None]:
+    """Who the bearer token names, and the order they placed under `idempotency_key` before (if any)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", "Log in first and send 'Authorization: Bearer <token>'.")
-    with runtime.db.session() as session:
-        return services.identify(session, token.strip(), runtime.settings)
+    # A connection, not a session: one statement, read-only, no objects to track.
+    with runtime.db.engine.connect() as connection:
+        return services.identify(connection, token.strip(), runtime.settings, idempotency_key)
 
 
-def requires(*roles: str) -> Callable:
-    """Only a logged-in caller (of one of `roles`, when given) gets in; `g.me` is who they are."""
+def requires(*roles: str, placing: bool = False) -> Callable:
+    """Only a logged-in caller (of one of `roles`, when given) gets in; `g.me` is who they are.
+
+    A view that places orders (`placing`) also gets `g.placed`: the order the caller placed before under
+    the request's Idempotency-Key, read in the identity's statement. An invalid key reads nothing; the
+    view refuses it, after the caller is known (who calls is always checked first).
+    """
 
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def guarded(*args, **kwargs):
-            g.me = current_identity()
+            key, valid = _idempotency_key_header() if placing else (None, False)
+            g.me, g.placed = current_identity(key if valid else None)
             if roles and g.me.role not in roles:
                 raise ApiError(403, "forbidden", "Your role may not do this.")
             return view(*args, **kwargs)
@@ -271,16 +286,13 @@ def _find_order(number: str) -> tuple[dict[str, Any], bool]:
 
 
 @shop.post("/orders")
-@requires("customer")
+@requires("customer", placing=True)
 def place_order():
     """Place an order (send `Idempotency-Key` to make retries safe) -> 202 `{"number", "status": "placed"}`."""
     key = idempotency_key()
     body = load_json(schemas.OrderIn)
-    if key:
-        with runtime.db.session() as session:
-            ref = services.find_order_ref(session, g.me.id, key)
-            if ref is not None:
-                return {"number": services.replay(ref, services.request_hash(body)), "status": "placed"}, 202
+    if g.placed is not None:
+        return {"number": services.replay(g.placed, services.request_hash(body)), "status": "placed"}, 202
     skus = list(dict.fromkeys(item["sku"] for item in body["items"]))
     products = product_cache().lookup(skus)
     unknown = services.unknown_skus(body["items"], products)

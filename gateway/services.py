@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, bindparam, delete, func, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -276,8 +277,44 @@ def issue_token(user: User, settings: Settings) -> str:
     return jwt.encode(claims, _signing_key(settings), algorithm="HS256")
 
 
-def identify(session: Session, token: str, settings: Settings) -> Identity:
-    """The caller a bearer token names; 401 when it is forged, expired, revoked or of another algorithm."""
+@dataclass(frozen=True)
+class PlacedBefore:
+    """The order a caller already placed under the Idempotency-Key they sent again."""
+
+    number: str
+    request_hash: str
+
+
+_users, _refs = User.__table__, OrderRef.__table__
+
+#: Who a token names (its `token_version` is checked against the claim) and, in the same statement, the
+#: order they placed under an Idempotency-Key (`:key`; NULL matches none). Built once, so SQLAlchemy
+#: reuses its compiled form: every authenticated request runs it.
+_CALLER = (
+    select(
+        _users.c.username,
+        _users.c.role,
+        _users.c.unit,
+        _users.c.token_version,
+        _refs.c.number,
+        _refs.c.request_hash,
+    )
+    .select_from(
+        _users.outerjoin(_refs, and_(_refs.c.member_id == _users.c.id, _refs.c.idempotency_key == bindparam("key")))
+    )
+    .where(_users.c.id == bindparam("id"))
+)
+
+
+def identify(
+    connection: Connection, token: str, settings: Settings, idempotency_key: str | None = None
+) -> tuple[Identity, PlacedBefore | None]:
+    """The caller a bearer token names; 401 when it is forged, expired, revoked or of another algorithm.
+
+    With an `idempotency_key`, also the order this caller placed under it before (None if none): one
+    round trip to the database for both. The token's version is read on every call, so a password
+    change ends the tokens issued before it at once.
+    """
     try:
         claims = jwt.decode(
             token, _signing_key(settings), algorithms=["HS256"], options={"require": ["exp", "sub", "ver"]}
@@ -287,12 +324,15 @@ def identify(session: Session, token: str, settings: Settings) -> Identity:
     except jwt.InvalidTokenError as exc:
         raise ApiError(401, "invalid_token", "The token is not valid.") from exc
     try:
-        user = session.get(User, int(claims["sub"]))
+        user_id = int(claims["sub"])
     except (TypeError, ValueError):
-        user = None
-    if user is None or user.token_version != claims["ver"]:
+        row = None
+    else:
+        row = connection.execute(_CALLER, {"id": user_id, "key": idempotency_key}).first()
+    if row is None or row.token_version != claims["ver"]:
         raise ApiError(401, "invalid_token", "The token is no longer valid; log in again.")
-    return Identity(user.id, user.username, user.role, user.unit)
+    placed = PlacedBefore(row.number, row.request_hash) if row.number is not None else None
+    return Identity(user_id, row.username, row.role, row.unit), placed
 
 
 # --- the administrator log -----------------------------------------------------------------------
@@ -390,7 +430,7 @@ def find_order_ref(session: Session, member_id: int, key: str) -> OrderRef | Non
     return session.scalar(select(OrderRef).where(OrderRef.member_id == member_id, OrderRef.idempotency_key == key))
 
 
-def replay(ref: OrderRef, digest: str) -> str:
+def replay(ref: OrderRef | PlacedBefore, digest: str) -> str:
     """The number of the order a retried request already placed; 409 when the key came with another body."""
     if ref.request_hash != digest:
         raise ApiError(409, "idempotency_key_reused", "This Idempotency-Key was used for a different order request.")
@@ -406,6 +446,11 @@ def place_order_command(number: str, member_id: int, snapshot: dict[str, Any]) -
         "address": snapshot["address"],
         "lines": snapshot["lines"],
     }
+
+
+#: The order reference's insert, a Core statement built once: the ORM's flush of the one new object cost
+#: about 0.3 ms of CPU an order.
+_INSERT_REF = insert(_refs)
 
 
 def place_order(
@@ -426,8 +471,9 @@ def place_order(
         try:
             with runtime.unit_of_work(number) as uow:
                 placed_at = now()
-                uow.session.add(
-                    OrderRef(
+                uow.session.execute(
+                    _INSERT_REF,
+                    dict(
                         number=number,
                         member_id=member_id,
                         idempotency_key=key,
@@ -437,9 +483,8 @@ def place_order(
                         created_at=placed_at,
                         confirm_by=placed_at + deadline,
                         resends=0,
-                    )
+                    ),
                 )
-                uow.session.flush()
                 uow.send("orders.place_order", place_order_command(number, member_id, snapshot))
             return number, True
         except IntegrityError:

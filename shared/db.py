@@ -70,7 +70,15 @@ def declarative_base() -> type[DeclarativeBase]:
     return Base
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pool_size: int | None = None) -> Engine:
+    """An engine for `url`. On a server, `pool_size` is how many threads of the process may use the
+    database at once: the pool keeps that many connections (opened when first needed) and opens no more.
+
+    A connection opened past the pool's size (overflow) is closed again when it is returned, so a pool
+    smaller than the process's threads makes a busy process connect and disconnect all the time; and the
+    mall's processes together must stay under the server's connection limit. Without a `pool_size`
+    (tools, tests), five are kept and up to fifteen opened.
+    """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -94,7 +102,9 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    if pool_size is None:
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=0)
 
 
 class Database:
@@ -103,13 +113,23 @@ class Database:
     def __init__(self, url: str, metadata: MetaData):
         self.url = url
         self.metadata = metadata
+        self.pool_size: int | None = None
         self._engine: Engine | None = None
         self._sessions: sessionmaker[Session] | None = None
+
+    def size_pool(self, connections: int) -> None:
+        """Keep, and open at most, `connections` connections: one per thread that may use the database.
+
+        Said where the threads are known (the web server's settings, the worker's concurrency), before
+        the first use; an engine made earlier is disposed, and the next use makes one of the new size.
+        """
+        self.pool_size = max(1, connections)
+        self.dispose()
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.url)
+            self._engine = make_engine(self.url, self.pool_size)
             self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         return self._engine
 

@@ -1,7 +1,7 @@
 """Placing orders (validated, idempotent, through the outbox) and following them."""
 
 import pytest
-from gateway_helpers import bearer, order_body
+from gateway_helpers import bearer, login, order_body
 
 from shared.messaging import validate_message
 from shared.testing import sent
@@ -82,6 +82,40 @@ def test_the_same_key_with_another_body_is_409(client, customer, catalogue, gate
     assert response.status_code == 409
     assert response.json["error"]["code"] == "idempotency_key_reused"
     assert len(sent(gateway, "orders.place_order")) == 1
+
+
+def test_placing_an_order_reads_the_database_once_and_writes_in_one_transaction(client, customer, catalogue, gateway):
+    from sqlalchemy import event
+
+    _, token = customer
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        if not statement.startswith("BEGIN"):
+            statements.append(" ".join(statement.split()[:3]))
+
+    event.listen(gateway.db.engine, "before_cursor_execute", record)
+    try:
+        place(client, token, order_body((TEA, 1)), key="li-ming-order-1")
+        # Who calls and what they placed under the key: one statement; then the order and its command (the
+        # publish mark after them is written by the outbox sweeper in a running gateway).
+        assert statements[:3] == ["SELECT users.username, users.role,", "INSERT INTO order_refs", "INSERT INTO outbox"]
+        assert statements[3:] in ([], ["UPDATE outbox SET"])
+        statements.clear()
+        assert place(client, token, order_body((TEA, 1)), key="li-ming-order-1").status_code == 202
+        assert statements == ["SELECT users.username, users.role,"]
+    finally:
+        event.remove(gateway.db.engine, "before_cursor_execute", record)
+
+
+def test_a_key_used_before_a_password_change_still_returns_its_order(client, customer, catalogue):
+    _, token = customer
+    first = place(client, token, order_body((TEA, 2)), key="li-ming-order-1").json["number"]
+    change = {"old_password": "Jasmine-Tea-88", "new_password": "Oolong-Tea-99"}
+    assert client.post("/api/auth/password", json=change, headers=bearer(token)).status_code == 204
+    assert place(client, token, order_body((TEA, 2)), key="li-ming-order-1").status_code == 401
+    fresh = login(client, "li_ming", "Oolong-Tea-99")
+    assert place(client, fresh, order_body((TEA, 2)), key="li-ming-order-1").json["number"] == first
 
 
 def test_two_members_may_use_the_same_key(client, make_customer, catalogue, gateway):
