@@ -70,7 +70,7 @@ def declarative_base() -> type[DeclarativeBase]:
     return Base
 
 
-def make_engine(url: str, pool_size: int | None = None) -> Engine:
+def make_engine(url: str, pool_size: int | None = None, ping: bool = True) -> Engine:
     """An engine for `url`. On a server, `pool_size` is how many threads of the process may use the
     database at once: the pool keeps that many connections (opened when first needed) and opens no more.
 
@@ -78,6 +78,11 @@ def make_engine(url: str, pool_size: int | None = None) -> Engine:
     smaller than the process's threads makes a busy process connect and disconnect all the time; and the
     mall's processes together must stay under the server's connection limit. Without a `pool_size`
     (tools, tests), five are kept and up to fifteen opened.
+
+    `ping` checks a connection with a round trip each time it is taken from the pool, so that one the
+    server dropped (a PostgreSQL restart) is replaced before use instead of failing a request. Without
+    it, the first use of a dropped connection fails, and SQLAlchemy then replaces every connection of
+    the pool: one failure per process, not one per connection.
     """
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
@@ -104,7 +109,7 @@ def make_engine(url: str, pool_size: int | None = None) -> Engine:
         return engine
     if pool_size is None:
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
-    return create_engine(url, pool_pre_ping=True, pool_size=pool_size, max_overflow=0)
+    return create_engine(url, pool_pre_ping=ping, pool_size=pool_size, max_overflow=0)
 
 
 class Database:
@@ -114,22 +119,24 @@ class Database:
         self.url = url
         self.metadata = metadata
         self.pool_size: int | None = None
+        self.ping = True
         self._engine: Engine | None = None
         self._sessions: sessionmaker[Session] | None = None
 
-    def size_pool(self, connections: int) -> None:
+    def size_pool(self, connections: int, ping: bool = True) -> None:
         """Keep, and open at most, `connections` connections: one per thread that may use the database.
 
         Said where the threads are known (the web server's settings, the worker's concurrency), before
         the first use; an engine made earlier is disposed, and the next use makes one of the new size.
         """
         self.pool_size = max(1, connections)
+        self.ping = ping
         self.dispose()
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.url, self.pool_size)
+            self._engine = make_engine(self.url, self.pool_size, self.ping)
             self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         return self._engine
 
