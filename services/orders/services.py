@@ -5,8 +5,8 @@ are applied one after the other and exactly one of them sees "all reserved" or "
 Commands that expect a reply set the fulfilment's (or order's) deadline; `sweep_deadlines` re-sends
 them when the reply never came (the broker can lose messages), and the other side is idempotent.
 
-The saga reads and writes its rows with Core statements built once, not through the ORM: `_lock` reads
-the order, its lines and fulfilments in one locked SELECT into plain objects (one per order and unit
+The saga reads and writes its rows with Core statements built once, not through the ORM: `_lock` locks
+the order's row, then reads its lines and fulfilments, into plain objects (one per order and unit
 of work), and `_write_changes` runs as the transaction's last step (`uow.before_commit`): one UPDATE
 of the changed columns per changed row, one INSERT of the new timeline notes. The ORM's load and
 flush were about 40% of the orders worker's CPU per message; in-process on PostgreSQL, stock.reserved,
@@ -118,25 +118,23 @@ def _note(order: _LockedOrder, event: str) -> None:
     order.updated_at = at
 
 
-#: One statement, built once: the order row locked, with every line of the order and each line's
-#: fulfilment joined in (every fulfilment has lines: place_order routes each line to one; lines without
-#: a fulfilment belong to an order cancelled at placement).
-_LOCK_ORDER = (
-    select(
-        *_orders.c,
-        *(c.label(f"f_{c.name}") for c in _fulfilments.c),
-        *(_lines.c[name].label(f"l_{name}") for name in _LINE_COLUMNS),
-    )
-    .select_from(
-        _orders.outerjoin(_lines, _lines.c.order_number == _orders.c.number).outerjoin(
-            _fulfilments, _fulfilments.c.id == _lines.c.fulfilment_id
-        )
-    )
-    .where(_orders.c.number == bindparam("number"))
+#: Two statements, built once. First the order's row, locked: a step that wants an order another step
+#: holds waits here until that one commits.
+_LOCK_ORDER = select(*_orders.c).where(_orders.c.number == bindparam("number")).with_for_update()
+#: Then every line of the order with its line's fulfilment (every fulfilment has lines: place_order
+#: routes each line to one; lines without one belong to an order cancelled at placement). It must be a
+#: statement of its own: on PostgreSQL a statement sees the database as it was when it started, except
+#: for the rows it locks, so one locking SELECT that also joined these would return, after waiting for
+#: the lock, the order's new row with its fulfilments as they were before the other step committed.
+#: Two replies of one order on two threads then each saw the other's fulfilment unreserved, and the
+#: order never asked for payment (the fault suite found it).
+_ORDER_PARTS = (
+    select(*_fulfilments.c, *(_lines.c[name] for name in _LINE_COLUMNS))
+    .select_from(_lines.outerjoin(_fulfilments, _fulfilments.c.id == _lines.c.fulfilment_id))
+    .where(_lines.c.order_number == bindparam("number"))
     .order_by(_lines.c.id)
-    .with_for_update(of=_orders)
 )
-_F_AT, _L_AT = len(_ORDER_COLUMNS), len(_ORDER_COLUMNS) + len(_FULFILMENT_COLUMNS)
+_L_AT = len(_FULFILMENT_COLUMNS)
 
 #: The kept-back writes: SET takes the columns given, so each set of changed columns compiles once.
 _UPDATE_ORDER = update(_orders).where(_orders.c.number == bindparam("key_number"))
@@ -149,20 +147,18 @@ def _lock(uow: UnitOfWork, number: str) -> _LockedOrder:
     order = locked.get(number)
     if order is not None:  # loaded before in this transaction: its changes are not written yet
         return order
-    rows = uow.session.execute(_LOCK_ORDER, {"number": number}).all()
-    if not rows:
+    row = uow.session.execute(_LOCK_ORDER, {"number": number}).first()
+    if row is None:
         raise PermanentError(f"no order {number}")
-    order = _LockedOrder(rows[0][:_F_AT])
+    order = _LockedOrder(row)
     fulfilments: dict[int, _LockedFulfilment] = {}
-    for row in rows:
-        if row[_L_AT] is None:
-            continue  # an order without lines (the LEFT JOIN's empty side)
+    for row in uow.session.execute(_ORDER_PARTS, {"number": number}):
         line = _Line(row[_L_AT:])
         order.lines.append(line)
         if line.fulfilment_id is not None:
             f = fulfilments.get(line.fulfilment_id)
             if f is None:
-                f = fulfilments[line.fulfilment_id] = _LockedFulfilment(row[_F_AT:_L_AT])
+                f = fulfilments[line.fulfilment_id] = _LockedFulfilment(row[:_L_AT])
             f.lines.append(line)
     order.fulfilments = sorted(fulfilments.values(), key=lambda f: f.id)
     locked[number] = order

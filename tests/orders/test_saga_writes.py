@@ -136,7 +136,7 @@ def test_two_overdue_fulfilments_of_one_order_are_read_once_and_both_written(ord
         with statements(orders) as seen:
             assert sweep(orders, at) == 2
     # The order was locked and read once for both of its fulfilments in each sweep...
-    assert len([s for s, _ in seen if "JOIN order_lines" in s]) == 1
+    assert len([s for s, _ in seen if "FROM order_lines LEFT OUTER JOIN fulfilments" in s]) == 1
     # ...and neither fulfilment's changes were lost to the other's.
     assert {unit: f.attempts for unit, f in fulfilments(orders).items()} == {"DS-COSMETICS": 3, "EL-WAREHOUSE": 3}
     assert all(f.deadline_at > at for f in fulfilments(orders).values())
@@ -254,3 +254,44 @@ def test_a_receipt_lists_every_line_of_every_parcel(orders):
         ("TV-55-SKYWORTH", "EL-WAREHOUSE", 329900),
     ]
     assert timeline(orders)[-1] == "customer confirmed receipt: completed"
+
+
+def test_two_replies_of_one_order_on_two_threads_each_see_what_the_other_committed(orders, monkeypatch):
+    """The second reply waits for the first one's lock, then reads the order's parts as the first left them:
+    exactly one of them sees both parcels reserved and asks for payment (the orders worker runs two threads)."""
+    import threading
+    import time
+
+    from services.orders import services
+
+    place(orders, LIPSTICK, TV)
+    ids = checks(orders)
+    first_holds_the_lock = threading.Event()
+    lock = services._lock
+
+    def slow_first_lock(uow, number):
+        order = lock(uow, number)
+        if threading.current_thread().name == "first":
+            first_holds_the_lock.set()
+            time.sleep(0.5)  # the second reply now waits for this transaction's lock
+        return order
+
+    monkeypatch.setattr(services, "_lock", slow_first_lock)
+    outcomes: list[str] = []
+
+    def answer(unit: str) -> None:
+        outcomes.append(deliver(orders, "stock.reserved", {"order": NUMBER, "fulfilment_id": ids[unit], "unit": unit}))
+
+    first = threading.Thread(target=answer, args=("DS-COSMETICS",), name="first")
+    second = threading.Thread(target=answer, args=("EL-WAREHOUSE",), name="second")
+    first.start()
+    assert first_holds_the_lock.wait(timeout=10)
+    second.start()
+    first.join(timeout=30)
+    second.join(timeout=30)
+    assert outcomes == ["handled", "handled"]
+    assert {unit: f.status for unit, f in fulfilments(orders).items()} == {
+        "DS-COSMETICS": "reserved",
+        "EL-WAREHOUSE": "reserved",
+    }
+    assert len(payloads(orders, "billing.take_payment")) == 1
