@@ -151,3 +151,44 @@ def test_without_a_ping_a_connection_the_server_dropped_fails_once_then_the_pool
     finally:
         admin.dispose()
         db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("service", "embedded", "argv", "pool", "concurrency"),
+    [
+        ("orders", False, [], "threads", 2),  # waits on PostgreSQL's commits: a second thread works meanwhile
+        ("billing", False, [], "solo", 1),
+        ("orders", True, [], "solo", 1),  # SQLite takes one writer at a time: nothing to gain
+        ("orders", False, ["--pool", "solo"], "solo", 1),
+        ("billing", False, ["--pool", "threads", "--concurrency", "3"], "threads", 3),
+    ],
+)
+def test_a_worker_runs_its_services_task_threads_with_a_connection_each(
+    monkeypatch, service, embedded, argv, pool, concurrency
+):
+    from types import SimpleNamespace
+
+    from mall import cli, registry
+
+    started: list[list[str]] = []
+
+    class Runtime:
+        db = Database("postgresql+psycopg://postgres@127.0.0.1:5432/never_connected", MetaData())
+        settings = SimpleNamespace(embedded=embedded)
+        celery = SimpleNamespace(worker_main=started.append)
+
+        def start_heartbeat(self, *_) -> None:
+            pass
+
+        def start_outbox_sweeper(self) -> None:
+            pass
+
+    runtime = Runtime()
+    monkeypatch.setattr(registry, "worker_runtime", lambda name: runtime)
+    monkeypatch.setattr(cli, "setup_logging", lambda process_name: None)
+    cli.main(["worker", "--service", service, *argv])
+    (celery_argv,) = started
+    assert celery_argv[celery_argv.index("--pool") + 1] == pool
+    assert celery_argv[celery_argv.index("--concurrency") + 1] == str(concurrency)
+    assert runtime.db.pool_size == concurrency + cli.WORKER_BACKGROUND_THREADS
+    assert runtime.db.ping is False
