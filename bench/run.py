@@ -375,8 +375,10 @@ def load(mall: Mall, tokens: list[str], skus: list[str], orders: int, clients: i
     wait_ready(mall, list(posted), timeout=max(120, orders / 2))
     after = cpu_by_process(pids)
     after_outside = cpu_by_process(outside)
+    outside_seconds = 0.0
     for name, group in [*servers.items(), ("bench clients (this process)", [os.getpid()])]:
         seconds = sum(after_outside.get(p, 0.0) - before_outside.get(p, 0.0) for p in group)
+        outside_seconds += seconds
         say(f"cpu: {seconds * 1000 / orders:6.1f} ms per order  {name} (not counted in the mall's figure)")
     spent = {pid: after.get(pid, 0.0) - before.get(pid, 0.0) for pid in pids}
     cpu = sum(spent.values())
@@ -394,6 +396,7 @@ def load(mall: Mall, tokens: list[str], skus: list[str], orders: int, clients: i
         "to_paid": to_paid,
         "to_ready": to_ready,
         "cpu_ms_per_order": cpu * 1000 / orders,
+        "all_cpu_ms_per_order": (cpu + outside_seconds) * 1000 / orders,
         "numbers": list(posted),
         "pids": pids,
     }
@@ -448,6 +451,14 @@ def main(argv: list[str] | None = None) -> int:
         say(
             f"load: CPU {result['cpu_ms_per_order']:.1f} ms per order across {len(result['pids'])} mall processes "
             "(Redis and PostgreSQL not counted)"
+        )
+        # What the cores allow: with every process's CPU per order counted (the servers' and the clients'
+        # too), this many orders per second would keep all cores busy. Near it, the mall is CPU-bound and
+        # only less CPU per order helps; far below it, it is waiting (round trips, a narrow process).
+        cores = os.cpu_count() or 1
+        say(
+            f"load: {result['all_cpu_ms_per_order']:.1f} ms of CPU per order with PostgreSQL, Redis and the clients: "
+            f"{cores} cores allow at most {cores * 1000 / result['all_cpu_ms_per_order']:.1f} orders/s"
         )
         grouped: dict[str, float] = defaultdict(float)
         for name, mb in sorted(peak_memory(result["pids"]).items()):
