@@ -30,20 +30,11 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from saga_samples import GUILIN, NANNING
 from sqlalchemy import select
 
 from shared.messaging import now
 from shared.testing import deliver, envelope, fresh_database, payloads
-
-NANNING = {
-    "name": "Li Ming",
-    "phone": "13800000000",
-    "city": "Nanning",
-    "line": "1 Minzu Ave",
-    "lat": 22.817,
-    "lon": 108.366,
-}
-GUILIN = NANNING | {"city": "Guilin", "lat": 25.27, "lon": 110.29}
 
 PRODUCTS = {
     "lipstick": {

@@ -10,43 +10,12 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from saga_samples import LIPSTICK, NANNING, RICE, TV
 from sqlalchemy import event, select
 
 from shared.testing import deliver, fresh_database, payloads
 from tests.infra import fresh_postgres_database, postgres_available
 
-NANNING = {
-    "name": "Li Ming",
-    "phone": "13800000000",
-    "city": "Nanning",
-    "line": "1 Minzu Ave",
-    "lat": 22.817,
-    "lon": 108.366,
-}
-LIPSTICK = {
-    "sku": "LIPSTICK-RED-01",
-    "name": "Red lipstick",
-    "quantity": 2,
-    "unit_price_cents": 1250,
-    "division": "department_store",
-    "unit": "DS-COSMETICS",
-}
-TV = {
-    "sku": "TV-55-SKYWORTH",
-    "name": "55 inch TV",
-    "quantity": 1,
-    "unit_price_cents": 329900,
-    "division": "electronics",
-    "unit": "EL-WAREHOUSE",
-}
-RICE = {
-    "sku": "RICE-5KG",
-    "name": "Rice 5 kg",
-    "quantity": 1,
-    "unit_price_cents": 4590,
-    "division": "supermarket",
-    "unit": None,
-}
 NUMBER = "M20261125WRITES"
 
 
