@@ -11,7 +11,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import tempfile
 import threading
 import time
@@ -22,7 +21,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from mall.harness import free_port, postgres_available, start
+from mall.harness import postgres_available, start
+from tests.infra import PrivateRedis
 
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos]
 
@@ -33,76 +33,12 @@ NEGATIVE_STOCK = "SELECT unit, sku, on_hand, reserved FROM stock WHERE reserved 
 SERVICES = ("gateway", "catalog", "orders", "stores", "logistics", "billing")
 
 
-class RedisServer:
-    """A Redis of the test's own, durable (appendonly yes), that the chaos can stop and start again."""
-
-    def __init__(self, root: Path):
-        self.port = free_port()
-        self.dir = root / "redis"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.dir),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--maxmemory-policy",
-                "noeviction",
-                "--save",
-                "",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        import redis
-
-        client = redis.Redis(port=self.port)
-        for _ in range(100):
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def restart(self) -> None:
-        """SHUTDOWN writes the append-only file out; the new server reads it back in."""
-        import redis
-
-        try:
-            redis.Redis(port=self.port).shutdown(nosave=False)
-        except redis.ConnectionError:
-            pass
-        self.process.wait(timeout=10)
-        time.sleep(0.5)
-        self.start()
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def chaos_mall():
     if not shutil.which("redis-server") or not postgres_available():
         pytest.skip("the fault suite needs a redis-server binary and PostgreSQL")
     root = Path(tempfile.mkdtemp(prefix="mall-faults-"))
-    redis_server = RedisServer(root)
+    redis_server = PrivateRedis(root, durable=True)
     redis_server.start()
     mall = start(
         "servers",

@@ -21,7 +21,7 @@ from shared.celery_app import make_celery
 from shared.config import Settings
 from shared.envelope import Envelope
 from shared.messaging import Relay, _summary
-from tests.infra import free_port, redis_available
+from tests.infra import PrivateRedis, redis_available
 
 REPO = Path(__file__).resolve().parents[2]
 #: A Redis database of this file's own: its queues never meet another test's.
@@ -246,32 +246,11 @@ def test_after_a_fork_the_child_publishes_on_a_connection_of_its_own(app, queue)
 # --- a Redis of the test's own, stopped and started ------------------------------------------------
 
 
-class PrivateRedis:
-    def __init__(self, port: int):
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-
-    def start(self) -> None:
-        argv = ["redis-server", "--port", str(self.port), "--save", "", "--appendonly", "no", "--daemonize", "yes"]
-        subprocess.run(argv, check=True, capture_output=True)
-        deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout != b"PONG\n":
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        subprocess.run(["redis-cli", "-p", str(self.port), "shutdown", "nosave"], capture_output=True)
-        deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).returncode == 0:
-            assert time.monotonic() < deadline, "redis-server did not stop"
-            time.sleep(0.05)
-
-
 @pytest.fixture
 def private_redis(tmp_path, monkeypatch):
     if not shutil.which("redis-server"):
         pytest.skip("redis-server is not installed")
-    server = PrivateRedis(free_port())
+    server = PrivateRedis(tmp_path, durable=False)
     server.start()
     monkeypatch.setenv("MALL_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("MALL_BROKER_URL", server.url)
