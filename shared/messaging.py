@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from shared.contracts import message_type, queue_for
+from shared.db import direct
 from shared.envelope import Envelope
 from shared.publisher import TaskPublisher
 
@@ -194,7 +195,7 @@ class _Statements:
 
     def __init__(self, tables: MessagingTables):
         outbox, inbox = tables.outbox, tables.inbox
-        self.outbox_insert = insert(outbox).returning(outbox.c.id)
+        self.outbox_insert = direct(insert(outbox).returning(outbox.c.id))
         self._inbox = inbox
         self._claims: dict[str, Any] = {}
 
@@ -208,7 +209,9 @@ class _Statements:
                 from sqlalchemy.dialects.sqlite import insert as upsert
             else:  # pragma: no cover - the mall runs on PostgreSQL or SQLite
                 raise RuntimeError(f"no inbox claim for {dialect}")
-            self._claims[dialect] = upsert(self._inbox).on_conflict_do_nothing().returning(self._inbox.c.message_id)
+            self._claims[dialect] = direct(
+                upsert(self._inbox).on_conflict_do_nothing().returning(self._inbox.c.message_id)
+            )
         return self._claims[dialect]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from shared.db import direct
 from shared.messaging import UnitOfWork, now
 from shared.web import ApiError
 
@@ -29,28 +30,32 @@ wallet_table, movement_table, payment_table, ledger_table = (
     LedgerEntry.__table__,
 )
 
-BALANCE = select(wallet_table.c.balance_cents).where(wallet_table.c.member_id == bindparam("member"))
-OPEN_WALLET = insert(wallet_table)
+BALANCE = direct(select(wallet_table.c.balance_cents).where(wallet_table.c.member_id == bindparam("member")))
+OPEN_WALLET = direct(insert(wallet_table))
 #: One conditional update: a balance never goes below zero, however many payments race for it.
-MOVE = (
+MOVE = direct(
     update(wallet_table)
     .where(wallet_table.c.member_id == bindparam("member"), wallet_table.c.balance_cents + bindparam("delta") >= 0)
     .values(balance_cents=wallet_table.c.balance_cents + bindparam("delta"), updated_at=bindparam("at"))
 )
-RECORD_MOVEMENT = insert(movement_table)
+RECORD_MOVEMENT = direct(insert(movement_table))
 #: What orders is told about a payment (see _reply_with_state).
-PAYMENT_STATE = select(
-    payment_table.c.order,
-    payment_table.c.method,
-    payment_table.c.status,
-    payment_table.c.amount_cents,
-    payment_table.c.failure,
-    payment_table.c.captured_at,
-).where(payment_table.c.order == bindparam("order"))
-RECORD_PAYMENT = insert(payment_table)
-RECORD_ENTRIES = insert(ledger_table)
-SALES = select(ledger_table.c.unit, ledger_table.c.amount_cents).where(
-    ledger_table.c.order == bindparam("order"), ledger_table.c.kind == "sale"
+PAYMENT_STATE = direct(
+    select(
+        payment_table.c.order,
+        payment_table.c.method,
+        payment_table.c.status,
+        payment_table.c.amount_cents,
+        payment_table.c.failure,
+        payment_table.c.captured_at,
+    ).where(payment_table.c.order == bindparam("order"))
+)
+RECORD_PAYMENT = direct(insert(payment_table))
+RECORD_ENTRIES = direct(insert(ledger_table))
+SALES = direct(
+    select(ledger_table.c.unit, ledger_table.c.amount_cents).where(
+        ledger_table.c.order == bindparam("order"), ledger_table.c.kind == "sale"
+    )
 )
 
 
@@ -122,7 +127,7 @@ def take_payment(uow: UnitOfWork, command: dict[str, Any]) -> None:
     order = command["order"]
     existing = session.execute(PAYMENT_STATE, {"order": order}).first()
     if existing is not None:
-        _reply_with_state(uow, existing._mapping)
+        _reply_with_state(uow, existing._asdict())
         return
     at = now()
     payment = {

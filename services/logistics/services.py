@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.db import direct
 from shared.messaging import UnitOfWork, now
 from shared.money import format_cents, rate_of
 from shared.web import ApiError, not_found
@@ -65,27 +66,29 @@ def _iso(value: datetime | None) -> str | None:
 shipment_table, batch_table = Shipment.__table__, Batch.__table__
 
 #: What orders is told about a shipment (see _reply).
-SHIPMENT_STATE = select(
-    shipment_table.c.order,
-    shipment_table.c.fulfilment_id,
-    shipment_table.c.status,
-    shipment_table.c.delivery,
-    shipment_table.c.waybill,
-    shipment_table.c.carrier,
-).where(shipment_table.c.fulfilment_id == bindparam("fulfilment_id"))
+SHIPMENT_STATE = direct(
+    select(
+        shipment_table.c.order,
+        shipment_table.c.fulfilment_id,
+        shipment_table.c.status,
+        shipment_table.c.delivery,
+        shipment_table.c.waybill,
+        shipment_table.c.carrier,
+    ).where(shipment_table.c.fulfilment_id == bindparam("fulfilment_id"))
+)
 #: FOR SHARE: a batch being closed at this moment makes us wait, then no longer counts as open, so a
 #: parcel never joins a batch after its cut-off has released the others.
-OPEN_BATCH = (
+OPEN_BATCH = direct(
     select(batch_table.c.id)
     .where(batch_table.c.status == "open")
     .order_by(batch_table.c.id)
     .limit(1)
     .with_for_update(read=True)
 )
-NEW_SHIPMENT = insert(shipment_table)
+NEW_SHIPMENT = direct(insert(shipment_table))
 #: A courier books a parcel from its row (address, declared value, ...).
-NEW_COURIER_SHIPMENT = NEW_SHIPMENT.returning(*shipment_table.c)
-SET_WAYBILL = (
+NEW_COURIER_SHIPMENT = direct(NEW_SHIPMENT.returning(*shipment_table.c))
+SET_WAYBILL = direct(
     update(shipment_table)
     .where(shipment_table.c.id == bindparam("shipment_id"))
     .values(waybill=bindparam("waybill_no"), carrier=bindparam("carrier_name"))
@@ -146,7 +149,7 @@ def arrange_delivery(
     session = uow.session
     existing = session.execute(SHIPMENT_STATE, {"fulfilment_id": command["fulfilment_id"]}).first()
     if existing is not None:
-        _reply(uow, existing._mapping)
+        _reply(uow, existing._asdict())
         return
     shipment = {
         "order": command["order"],

@@ -27,6 +27,7 @@ from sqlalchemy import Integer, bindparam, exists, insert, inspect, or_, select,
 from sqlalchemy.orm import Session, selectinload
 
 from shared.config import Settings, is_local
+from shared.db import direct
 from shared.messaging import PermanentError, UnitOfWork, now
 from shared.money import format_cents
 from shared.web import ApiError
@@ -120,7 +121,7 @@ def _note(order: _LockedOrder, event: str) -> None:
 
 #: Two statements, built once. First the order's row, locked: a step that wants an order another step
 #: holds waits here until that one commits.
-_LOCK_ORDER = select(*_orders.c).where(_orders.c.number == bindparam("number")).with_for_update()
+_LOCK_ORDER = direct(select(*_orders.c).where(_orders.c.number == bindparam("number")).with_for_update())
 #: Then every line of the order with its line's fulfilment (every fulfilment has lines: place_order
 #: routes each line to one; lines without one belong to an order cancelled at placement). It must be a
 #: statement of its own: on PostgreSQL a statement sees the database as it was when it started, except
@@ -128,7 +129,7 @@ _LOCK_ORDER = select(*_orders.c).where(_orders.c.number == bindparam("number")).
 #: the lock, the order's new row with its fulfilments as they were before the other step committed.
 #: Two replies of one order on two threads then each saw the other's fulfilment unreserved, and the
 #: order never asked for payment (the fault suite found it).
-_ORDER_PARTS = (
+_ORDER_PARTS = direct(
     select(*_fulfilments.c, *(_lines.c[name] for name in _LINE_COLUMNS))
     .select_from(_lines.outerjoin(_fulfilments, _fulfilments.c.id == _lines.c.fulfilment_id))
     .where(_lines.c.order_number == bindparam("number"))
@@ -137,8 +138,8 @@ _ORDER_PARTS = (
 _L_AT = len(_FULFILMENT_COLUMNS)
 
 #: The kept-back writes: SET takes the columns given, so each set of changed columns compiles once.
-_UPDATE_ORDER = update(_orders).where(_orders.c.number == bindparam("key_number"))
-_UPDATE_FULFILMENT = update(_fulfilments).where(_fulfilments.c.id == bindparam("key_id"))
+_UPDATE_ORDER = direct(update(_orders).where(_orders.c.number == bindparam("key_number")))
+_UPDATE_FULFILMENT = direct(update(_fulfilments).where(_fulfilments.c.id == bindparam("key_id")))
 
 
 def _lock(uow: UnitOfWork, number: str) -> _LockedOrder:
@@ -337,11 +338,11 @@ def _send_arrange_delivery(uow: UnitOfWork, order: _LockedOrder, f: _LockedFulfi
 
 
 #: place_order writes a new order's rows with these (built once): nothing is loaded, nothing to flush.
-_ORDER_EXISTS = select(_orders.c.number).where(_orders.c.number == bindparam("number"))
-_NEW_ORDER = insert(_orders)
-_NEW_FULFILMENT = insert(_fulfilments).returning(_fulfilments.c.id)
-_NEW_LINES = insert(_lines)
-_NEW_NOTES = insert(_timeline)
+_ORDER_EXISTS = direct(select(_orders.c.number).where(_orders.c.number == bindparam("number")))
+_NEW_ORDER = direct(insert(_orders))
+_NEW_FULFILMENT = direct(insert(_fulfilments).returning(_fulfilments.c.id))
+_NEW_LINES = direct(insert(_lines))
+_NEW_NOTES = direct(insert(_timeline))
 
 
 def place_order(uow: UnitOfWork, command: dict[str, Any], settings: Settings, availability: AvailabilityLookup) -> None:
@@ -479,10 +480,12 @@ def stock_short(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> N
 
 
 #: Fulfilments waiting at a unit for stock of a SKU (their ids and orders; each is read again under its lock).
-_WAITING_FOR_SKU = select(_fulfilments.c.id, _fulfilments.c.order_number).where(
-    _fulfilments.c.unit == bindparam("unit"),
-    _fulfilments.c.status == AWAITING_STOCK,
-    exists().where(_lines.c.fulfilment_id == _fulfilments.c.id, _lines.c.sku == bindparam("sku")),
+_WAITING_FOR_SKU = direct(
+    select(_fulfilments.c.id, _fulfilments.c.order_number).where(
+        _fulfilments.c.unit == bindparam("unit"),
+        _fulfilments.c.status == AWAITING_STOCK,
+        exists().where(_lines.c.fulfilment_id == _fulfilments.c.id, _lines.c.sku == bindparam("sku")),
+    )
 )
 
 
@@ -638,7 +641,7 @@ def shipment_delivered(uow: UnitOfWork, event: dict[str, Any]) -> None:
         order.status = "shipping"
 
 
-_NOTED = (
+_NOTED = direct(
     select(_timeline.c.id)
     .where(_timeline.c.order_number == bindparam("number"), _timeline.c.event == bindparam("event"))
     .limit(1)
@@ -760,12 +763,12 @@ def check_cash_on_delivery(uow: UnitOfWork, number: str, settings: Settings) -> 
 
 
 #: What the sweep looks at: ids only; each order is then locked and read (and checked) again.
-_OVERDUE_FULFILMENTS = (
+_OVERDUE_FULFILMENTS = direct(
     select(_fulfilments.c.id, _fulfilments.c.order_number)
     .where(_fulfilments.c.deadline_at.is_not(None), _fulfilments.c.deadline_at < bindparam("at"))
     .limit(bindparam("limit", type_=Integer))
 )
-_OVERDUE_PAYMENTS = (
+_OVERDUE_PAYMENTS = direct(
     select(_orders.c.number)
     .where(_orders.c.payment_deadline_at.is_not(None), _orders.c.payment_deadline_at < bindparam("at"))
     .limit(bindparam("limit", type_=Integer))

@@ -12,10 +12,11 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, insert, select, update
+from sqlalchemy import Row, and_, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.db import direct
 from shared.messaging import PermanentError, UnitOfWork, now
 
 from .models import PackingTask, PurchaseNotice, Reservation, Stock, Unit
@@ -36,12 +37,14 @@ unit_table, stock_table, reservation_table, task_table = (
 )
 
 #: What packing needs to know of a unit.
-UNIT = select(
-    unit_table.c.code, unit_table.c.name, unit_table.c.kind, unit_table.c.channel, unit_table.c.auto_pack
-).where(unit_table.c.code == bindparam("unit"))
+UNIT = direct(
+    select(unit_table.c.code, unit_table.c.name, unit_table.c.kind, unit_table.c.channel, unit_table.c.auto_pack).where(
+        unit_table.c.code == bindparam("unit")
+    )
+)
 #: The unit with this fulfilment's reservations there, in one round trip: no row means no such unit, a
 #: single row without a status means nothing is reserved yet.
-UNIT_AND_RESERVATIONS = (
+UNIT_AND_RESERVATIONS = direct(
     select(unit_table.c.code, reservation_table.c.status)
     .outerjoin(
         reservation_table,
@@ -52,25 +55,29 @@ UNIT_AND_RESERVATIONS = (
     )
     .where(unit_table.c.code == bindparam("unit"))
 )
-STOCK = select(stock_table).where(stock_table.c.unit == bindparam("unit"), stock_table.c.sku == bindparam("sku"))
-AVAILABLE = select(stock_table.c.on_hand - stock_table.c.reserved).where(
-    stock_table.c.unit == bindparam("unit"), stock_table.c.sku == bindparam("sku")
+STOCK = direct(
+    select(stock_table).where(stock_table.c.unit == bindparam("unit"), stock_table.c.sku == bindparam("sku"))
+)
+AVAILABLE = direct(
+    select(stock_table.c.on_hand - stock_table.c.reserved).where(
+        stock_table.c.unit == bindparam("unit"), stock_table.c.sku == bindparam("sku")
+    )
 )
 _stock_row = and_(stock_table.c.unit == bindparam("in_unit"), stock_table.c.sku == bindparam("of_sku"))
 #: No oversell: one conditional update, so two fulfilments can never both take the last piece.
-RESERVE = (
+RESERVE = direct(
     update(stock_table)
     .where(_stock_row, stock_table.c.on_hand - stock_table.c.reserved >= bindparam("quantity"))
     .values(reserved=stock_table.c.reserved + bindparam("quantity"), updated_at=bindparam("at"))
 )
 #: Held goods nobody will take after all: available again.
-GIVE_BACK = (
+GIVE_BACK = direct(
     update(stock_table)
     .where(_stock_row)
     .values(reserved=stock_table.c.reserved - bindparam("quantity"), updated_at=bindparam("at"))
 )
 #: The goods leave the shelf: what was promised is now gone from both counts.
-ISSUE = (
+ISSUE = direct(
     update(stock_table)
     .where(_stock_row, stock_table.c.reserved >= bindparam("quantity"))
     .values(
@@ -80,46 +87,48 @@ ISSUE = (
     )
 )
 #: Goods arrive (stock-in), or come back when a packed fulfilment is released.
-RESTOCK = (
+RESTOCK = direct(
     update(stock_table)
     .where(_stock_row)
     .values(on_hand=stock_table.c.on_hand + bindparam("quantity"), updated_at=bindparam("at"))
 )
 
-HOLD = insert(reservation_table)
+HOLD = direct(insert(reservation_table))
+#: Still reserved, as plain comparisons: an IN list would be rendered anew at each execution.
+_still_reserved = or_(*(reservation_table.c.status == status for status in RESERVED_STATUSES))
 _reservations_of = and_(
     reservation_table.c.fulfilment_id == bindparam("of_fulfilment"), reservation_table.c.unit == bindparam("in_unit")
 )
 #: What is still reserved for a fulfilment at a unit, locked in SKU order: packing and releasing lock it alike.
-RESERVED_FOR_UPDATE = (
+RESERVED_FOR_UPDATE = direct(
     select(reservation_table.c.sku, reservation_table.c.quantity, reservation_table.c.status)
-    .where(_reservations_of, reservation_table.c.status.in_(RESERVED_STATUSES))
+    .where(_reservations_of, _still_reserved)
     .order_by(reservation_table.c.sku)
     .with_for_update()
 )
 #: The held reservations of a fulfilment at a unit are packed; returns what they hold.
-MARK_ISSUED = (
+MARK_ISSUED = direct(
     update(reservation_table)
     .where(_reservations_of, reservation_table.c.status == "held")
     .values(status="issued", updated_at=bindparam("at"))
     .returning(reservation_table.c.sku, reservation_table.c.quantity)
 )
-MARK_RELEASED = (
+MARK_RELEASED = direct(
     update(reservation_table)
-    .where(_reservations_of, reservation_table.c.status.in_(RESERVED_STATUSES))
+    .where(_reservations_of, _still_reserved)
     .values(status="released", updated_at=bindparam("at"))
 )
 
-TASK = select(task_table).where(task_table.c.id == bindparam("task_id"))
-TASK_FOR_UPDATE = TASK.with_for_update()
-TASK_OF_FULFILMENT_FOR_UPDATE = (
+TASK = direct(select(task_table).where(task_table.c.id == bindparam("task_id")))
+TASK_FOR_UPDATE = direct(TASK.with_for_update())
+TASK_OF_FULFILMENT_FOR_UPDATE = direct(
     select(task_table).where(task_table.c.fulfilment_id == bindparam("fulfilment_id")).with_for_update()
 )
-OPEN_TASK = insert(task_table).returning(*task_table.c)
+OPEN_TASK = direct(insert(task_table).returning(*task_table.c))
 _task_row = task_table.c.id == bindparam("task_id")
-SET_FAX = update(task_table).where(_task_row).values(fax_document=bindparam("fax"))
-CANCEL_TASK = update(task_table).where(_task_row).values(status="cancelled")
-TASK_DONE = (
+SET_FAX = direct(update(task_table).where(_task_row).values(fax_document=bindparam("fax")))
+CANCEL_TASK = direct(update(task_table).where(_task_row).values(status="cancelled"))
+TASK_DONE = direct(
     update(task_table)
     .where(_task_row)
     .values(status="done", slip_no=bindparam("slip"), packed_at=bindparam("at"))

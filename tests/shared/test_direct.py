@@ -1,0 +1,237 @@
+"""Statements marked `direct` run on psycopg itself, and give what SQLAlchemy's own path gives."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import pytest
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, event, insert, select, text, update
+from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
+from sqlalchemy.exc import DBAPIError, IntegrityError, MultipleResultsFound, NoResultFound
+from sqlalchemy.sql.base import Executable
+
+from shared.db import Database, DirectResult, _not_direct, direct
+from tests.infra import fresh_postgres_database, postgres_available
+
+metadata = MetaData()
+shelf = Table(
+    "shelf",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sku", String(20), nullable=False, unique=True),
+    Column("name", String(40), nullable=False),
+    Column("on_hand", Integer, nullable=False),
+    Column("note", String(40), nullable=True, default="python-side default"),
+)
+
+BY_SKU = select(shelf.c.id, shelf.c.sku, shelf.c.on_hand).where(shelf.c.sku == bindparam("sku"))
+ALL = select(shelf.c.sku, shelf.c.on_hand, (shelf.c.on_hand * 2).label("doubled")).order_by(shelf.c.sku)
+ADD = insert(shelf).returning(shelf.c.id)
+PUT = insert(shelf)
+TAKE = (
+    update(shelf)
+    .where(shelf.c.sku == bindparam("of_sku"), shelf.c.on_hand >= bindparam("quantity"))
+    .values(on_hand=shelf.c.on_hand - bindparam("quantity"))
+)
+#: Marked once, as the services mark theirs: the compiled form is kept per statement object.
+SOME = direct(select(shelf.c.sku).where(shelf.c.sku.in_(["a", "b"])))
+DIRECT_PUT = direct(PUT)
+DIRECT_ADD = direct(ADD)
+
+ROWS = [
+    {"sku": "a", "name": "tea", "on_hand": 3, "note": None},
+    {"sku": "b", "name": "rice", "on_hand": 1, "note": None},
+    {"sku": "c", "name": "oil", "on_hand": 0, "note": None},
+]
+
+
+@pytest.fixture(scope="module")
+def url():
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not reachable")
+    return fresh_postgres_database("mall_test_direct")
+
+
+@pytest.fixture
+def db(url):
+    database = Database(url, metadata)
+    metadata.drop_all(database.engine)
+    metadata.create_all(database.engine)
+    with database.session() as session, session.begin():
+        session.execute(PUT, ROWS)
+    yield database
+    database.dispose()
+
+
+def both(db: Database, statement, params=None, *, write: bool = False):
+    """The statement's result on SQLAlchemy's path and on the direct one (each rolled back when it writes)."""
+    out = []
+    for marked in (statement, direct(statement)):
+        with db.session() as session:
+            session.begin()
+            result = session.execute(marked, params)
+            out.append((type(result), _read(result)))
+            session.rollback() if write else session.commit()
+    (plain_type, plain), (direct_type, fast) = out
+    assert plain_type is not DirectResult and direct_type is DirectResult
+    return plain, fast
+
+
+def _read(result):
+    rowcount = result.rowcount  # before the rows: SQLAlchemy's cursor forgets it once they are read
+    rows = [tuple(row) for row in result] if isinstance(result, DirectResult) or result.returns_rows else []
+    return rows, rowcount
+
+
+def test_reads_give_the_same_rows_by_position_and_by_name(db):
+    plain, fast = both(db, ALL)
+    assert plain == fast
+    assert fast[0] == [("a", 3, 6), ("b", 1, 2), ("c", 0, 0)]
+    with db.session() as session:
+        row = session.execute(direct(BY_SKU), {"sku": "b"}).one()
+        assert (row.sku, row.on_hand, row[0] > 0) == ("b", 1, True)
+        assert row._asdict() == {"id": row.id, "sku": "b", "on_hand": 1}
+
+
+def test_writes_give_the_same_rowcounts_and_returned_keys(db):
+    plain, fast = both(db, TAKE, {"of_sku": "a", "quantity": 2}, write=True)
+    assert plain == fast == ([], 1)
+    plain, fast = both(db, TAKE, {"of_sku": "b", "quantity": 2}, write=True)
+    assert plain == fast == ([], 0)  # the condition refused it: nothing taken, on either path
+    plain, fast = both(db, ADD, {"sku": "d", "name": "salt", "on_hand": 5, "note": "x"}, write=True)
+    assert plain[1] == fast[1] == 1 and len(fast[0]) == 1
+
+
+def test_the_result_methods_the_services_use(db):
+    with db.session() as session, session.begin():
+        assert session.execute(direct(BY_SKU), {"sku": "zzz"}).first() is None
+        assert session.execute(direct(BY_SKU), {"sku": "zzz"}).one_or_none() is None
+        assert session.execute(direct(ALL)).scalar() == "a"
+        assert session.execute(direct(ALL)).scalars().all() == ["a", "b", "c"]
+        assert session.execute(direct(BY_SKU), {"sku": "a"}).scalar_one_or_none() is not None
+        assert len(session.execute(direct(ALL)).all()) == 3
+        with pytest.raises(NoResultFound):
+            session.execute(direct(BY_SKU), {"sku": "zzz"}).one()
+        with pytest.raises(MultipleResultsFound):
+            session.execute(direct(ALL)).one()
+
+
+def test_many_rows_at_once_and_the_transaction_is_the_sessions(db):
+    with db.session() as session:
+        session.begin()
+        result = session.execute(direct(PUT), [{"sku": s, "name": s, "on_hand": 1, "note": None} for s in "xyz"])
+        assert isinstance(result, DirectResult)
+        assert session.execute(select(shelf.c.sku).where(shelf.c.sku.in_(list("xyz")))).scalars().all() == list("xyz")
+        session.rollback()  # the direct statements were in the session's transaction: gone with it
+    with db.session() as session:
+        assert session.execute(direct(BY_SKU), {"sku": "x"}).first() is None
+
+
+def test_a_constraint_violation_is_sqlalchemys_error_and_the_session_rolls_back(db):
+    with db.session() as session:
+        session.begin()
+        with pytest.raises(IntegrityError):
+            session.execute(direct(PUT), {"sku": "a", "name": "again", "on_hand": 1, "note": None})
+        session.rollback()
+        assert session.execute(direct(BY_SKU), {"sku": "a"}).one().on_hand == 3
+
+
+def test_what_sqlalchemy_would_do_more_with_takes_its_path(db, caplog):
+    with caplog.at_level(logging.WARNING, logger="mall.db"), db.session() as session, session.begin():
+        # An IN list is rendered at execution; a column left out has a default computed in Python.
+        assert not isinstance(session.execute(SOME), DirectResult)
+        assert session.execute(SOME).scalars().all() == ["a", "b"]
+        session.execute(DIRECT_PUT, {"sku": "n", "name": "noted", "on_hand": 1})
+        assert session.execute(select(shelf.c.note).where(shelf.c.sku == "n")).scalar() == "python-side default"
+        # Many rows with RETURNING: SQLAlchemy batches them into one INSERT and sorts the keys back.
+        rows = [{"sku": s, "name": s, "on_hand": 1, "note": None} for s in "pq"]
+        assert len(session.execute(DIRECT_ADD, rows).all()) == 2
+    # Once per statement and set of parameter names, naming why.
+    assert caplog.text.count("takes SQLAlchemy's path") == 2
+    assert "rendered at execution" in caplog.text and "computed in Python" in caplog.text
+
+
+def test_anything_listening_to_the_engine_sees_every_statement(db):
+    seen: list[str] = []
+    record = lambda conn, cursor, statement, *_: seen.append(statement.split()[0])  # noqa: E731
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with db.session() as session:
+            result = session.execute(direct(BY_SKU), {"sku": "a"})
+        assert not isinstance(result, DirectResult) and seen == ["SELECT"]
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_on_sqlite_every_statement_takes_sqlalchemys_path(tmp_path):
+    database = Database(f"sqlite:///{tmp_path / 'direct.db'}", metadata)
+    metadata.create_all(database.engine)
+    try:
+        with database.session() as session, session.begin():
+            session.execute(direct(PUT), ROWS)
+            result = session.execute(direct(ALL))
+            assert not isinstance(result, DirectResult)
+            assert [tuple(row) for row in result] == [("a", 3, 6), ("b", 1, 2), ("c", 0, 0)]
+    finally:
+        database.dispose()
+
+
+@pytest.mark.integration
+def test_a_connection_the_server_dropped_fails_once_then_the_pool_is_new(url, db):
+    """As on SQLAlchemy's path (test_db_pool.py): a dropped connection invalidates the whole pool."""
+    db.size_pool(3, ping=False)
+    held = [db.engine.connect() for _ in range(3)]
+    for connection in held:
+        connection.execute(text("SELECT 1"))
+        connection.close()  # back to the pool, open
+    admin = Database(url, MetaData())
+    try:
+        with admin.engine.connect() as connection:
+            connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        failures = 0
+        for _ in range(6):
+            try:
+                with db.session() as session:
+                    assert session.execute(direct(BY_SKU), {"sku": "a"}).one().on_hand == 3
+            except DBAPIError as exc:
+                assert exc.connection_invalidated
+                failures += 1
+        assert failures == 1
+    finally:
+        admin.dispose()
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "services.orders.services",
+        "services.stores.services",
+        "services.billing.services",
+        "services.logistics.services",
+        "shared.messaging",
+    ],
+)
+def test_every_statement_the_services_mark_runs_directly_on_postgresql(module):
+    """A marked statement that SQLAlchemy would have to process (an IN list, a Python default, a converted
+    column) silently loses the direct path; this names it instead."""
+    dialect = psycopg_dialect.dialect()
+    loaded = importlib.import_module(module)
+    marked = [
+        (name, value)
+        for name, value in vars(loaded).items()
+        if isinstance(value, Executable) and value._execution_options.get("mall_direct") is True
+    ]
+    if module == "shared.messaging":
+        from shared.messaging import _statements, messaging_tables
+
+        statements = _statements(messaging_tables(MetaData()))
+        marked = [("outbox_insert", statements.outbox_insert), ("inbox_claim", statements.inbox_claim("postgresql"))]
+    assert marked
+    for name, statement in marked:
+        assert _not_direct(statement, statement.compile(dialect=dialect), dialect) is None, name
