@@ -214,6 +214,7 @@ def test_a_connection_the_server_dropped_fails_once_then_the_pool_is_new(url, db
         "services.stores.services",
         "services.billing.services",
         "services.logistics.services",
+        "gateway.services",
         "shared.messaging",
     ],
 )
