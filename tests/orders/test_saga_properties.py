@@ -35,6 +35,7 @@ from sqlalchemy import select
 
 from shared.messaging import now
 from shared.testing import deliver, envelope, fresh_database, payloads
+from tests.infra import fresh_postgres_database, postgres_available
 
 PRODUCTS = {
     "lipstick": {
@@ -345,6 +346,8 @@ class SagaMachine(RuleBasedStateMachine):
     runtime: Any = None
     client: Any = None
     db_dir: Any = None
+    #: PostgreSQL's database when SAGA_DATABASE=postgresql (emptied for each example), else a SQLite file each.
+    database_url: str | None = None
     examples = 0
     current: SagaMachine | None = None
 
@@ -352,7 +355,7 @@ class SagaMachine(RuleBasedStateMachine):
         super().__init__()
         cls = type(self)
         cls.examples += 1
-        fresh_database(cls.runtime, f"sqlite:///{cls.db_dir / f'orders-{cls.examples}.db'}")
+        fresh_database(cls.runtime, cls.database_url or f"sqlite:///{cls.db_dir / f'orders-{cls.examples}.db'}")
         cls.runtime.__dict__["relay"] = _NoRelay()
         cls.current = self
         self.orders = cls.runtime
@@ -739,8 +742,13 @@ def test_the_saga_survives_reordered_repeated_and_late_replies(tmp_path, monkeyp
     monkeypatch.setattr(SagaMachine, "runtime", runtime)
     monkeypatch.setattr(SagaMachine, "client", client)
     monkeypatch.setattr(SagaMachine, "db_dir", tmp_path)
-    # CI: 40 derandomized examples of 40 steps (~15 s). A deeper local hunt, e.g.:
+    if os.environ.get("SAGA_DATABASE") == "postgresql":  # the saga's statements on the direct path (shared.db)
+        if not postgres_available():
+            pytest.skip("PostgreSQL is not reachable")
+        monkeypatch.setattr(SagaMachine, "database_url", fresh_postgres_database("mall_test_saga_machine"))
+    # CI: 40 derandomized examples of 40 steps (~15 s) on SQLite. A deeper local hunt, e.g.:
     # SAGA_EXAMPLES=100 SAGA_STEPS=100 SAGA_RANDOM=1 SAGA_NOSHRINK=1 pytest tests/orders/test_saga_properties.py
+    # and with SAGA_DATABASE=postgresql on PostgreSQL.
     try:
         run_state_machine_as_test(
             SagaMachine,
