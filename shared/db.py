@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -177,12 +178,14 @@ def direct(statement):
     transaction, and reads the rows back as named tuples.
 
     SQLAlchemy's own path builds an execution context, result metadata and row objects each time: about
-    35 µs of CPU a statement on top of psycopg's 30, and a saga runs about 75 statements an order. The SQL,
-    the parameters, the casts and the errors (wrapped by SQLAlchemy, a dropped connection invalidating the
-    pool) are the same. A statement the direct path cannot run as SQLAlchemy would (Python-side defaults,
-    expanding IN, result types SQLAlchemy converts, ORM entities) takes SQLAlchemy's path, with a warning
-    once; so does every statement on SQLite, and while anything listens to the engine's events (tests that
-    record the SQL). `tests/shared/test_direct.py` holds both paths to the same results.
+    35 µs of CPU a statement on top of psycopg's 30, and a saga runs about 75 statements an order. The
+    SQL, the parameters, the casts, the autoflush of the session's pending objects before it, and the
+    errors (wrapped by SQLAlchemy; a dropped connection or an interrupt invalidates the connection) are
+    the same. A statement the direct path cannot run as SQLAlchemy would (Python-side defaults, expanding
+    IN, result types SQLAlchemy converts, column names a named tuple cannot have, ORM entities) takes
+    SQLAlchemy's path, with a warning once; so does every statement on SQLite, and while anything listens
+    to the engine's or the session's events (tests that record the SQL). The e2e tests fail on such a
+    warning; `tests/shared/test_direct.py` holds both paths to the same results.
     """
     return statement.execution_options(**{_DIRECT: True})
 
@@ -195,7 +198,11 @@ class MallSession(Session):
             not kwargs
             and statement._execution_options.get(_DIRECT)
             and (params is None or type(params) in (dict, list))
+            and not self.execution_options
+            and not self.dispatch.do_orm_execute
         ):
+            # As SQLAlchemy does before every Core statement: the session's pending objects first.
+            self._autoflush()
             result = _execute_direct(self, statement, params)
             if result is not None:
                 return result
@@ -244,9 +251,10 @@ class DirectResult:
         return DirectResult([row[0] for row in self._rows], self.rowcount)
 
 
-#: Compiled direct statements: (statement, dialect, parameter names) -> compiled form, or None where the
-#: statement must take SQLAlchemy's path. The statement itself is kept, so that its id stays its own.
-_COMPILED: dict[tuple[int, str, Any, tuple[str, ...]], tuple[Any, Any]] = {}
+#: Compiled direct statements: (statement, dialect, parameter names, many rows) -> (the statement, its
+#: compiled form or None where it must take SQLAlchemy's path, whether it returns rows). The statement is
+#: kept, so that its id stays its own.
+_COMPILED: dict[tuple[int, int, tuple[str, ...], bool], tuple[Any, Any, bool]] = {}
 #: The services mark about fifty statements, a few compiled for more than one set of names.
 _MOST_COMPILED = 2048
 
@@ -254,20 +262,23 @@ _MOST_COMPILED = 2048
 def _execute_direct(session: Session, statement, params) -> DirectResult | None:
     connection = session.connection()
     dialect = connection.dialect
-    if dialect.driver != "psycopg" or connection._has_events or connection.engine._has_events:
+    if dialect.driver != "psycopg" or connection._has_events or connection.engine._has_events or dialect._has_events:
         return None
     many = type(params) is list
     if many and not params:
         return None
     first = (params[0] if many else params) or {}
-    key = (id(statement), dialect.name, dialect.server_version_info, tuple(first))
+    key = (id(statement), id(dialect), tuple(first), many)
     entry = _COMPILED.get(key)
     if entry is None:
         if len(_COMPILED) >= _MOST_COMPILED:  # statements marked anew at each call: never reused, never kept
             log.warning("%d direct statements compiled: mark statements once, not at each call", len(_COMPILED))
             _COMPILED.clear()
-        entry = _COMPILED[key] = (statement, _compile_direct(statement, dialect, tuple(first), many))
-    compiled = entry[1]
+        # Rows only where SQLAlchemy gives them: a SELECT or an explicit RETURNING (a single-row INSERT
+        # also returns its key on PostgreSQL, which SQLAlchemy keeps for `inserted_primary_key` only).
+        returns_rows = statement.is_select or bool(getattr(statement, "_returning", ()))
+        entry = _COMPILED[key] = (statement, _compile_direct(statement, dialect, tuple(first), many), returns_rows)
+    _, compiled, returns_rows = entry
     if compiled is None or (many and compiled.effective_returning):
         return None
     processors = compiled._bind_processors
@@ -284,11 +295,12 @@ def _execute_direct(session: Session, statement, params) -> DirectResult | None:
             return DirectResult([], cursor.rowcount)
         values = _parameters(compiled, processors, first)
         cursor.execute(sql, values)
-        rows = cursor.fetchall() if cursor.description is not None else []
+        rows = cursor.fetchall() if returns_rows else []
         return DirectResult(rows, cursor.rowcount)
-    except dialect.loaded_dbapi.Error as exc:
-        # As SQLAlchemy's path would: wrapped in its exception classes, and a dropped connection
-        # invalidates this connection and the pool's others (see `make_engine`'s `ping`).
+    except BaseException as exc:
+        # As SQLAlchemy's path would: wrapped in its exception classes (a missing parameter is a
+        # StatementError), and a dropped connection, or an interrupt mid-statement, invalidates this
+        # connection and, for a dropped one, the pool's others (see `make_engine`'s `ping`).
         connection._handle_dbapi_exception(exc, sql, values, cursor, None)
         raise  # unreachable: the call above raises
 
@@ -320,6 +332,9 @@ def _not_direct(statement, compiled, dialect) -> str | None:
         return "a column default is computed in Python"
     if compiled.post_compile_params or compiled.literal_execute_params:
         return "a parameter is rendered at execution"
+    for entry in compiled._result_columns:  # psycopg's named tuples cannot carry every name a Row can
+        if not entry[0].isidentifier() or keyword.iskeyword(entry[0]) or entry[0].startswith("_"):
+            return f"column {entry[0]!r} is not a name a named tuple can have"
     for entry in compiled._result_columns:
         try:
             processor = entry[3].dialect_impl(dialect).result_processor(dialect, None)

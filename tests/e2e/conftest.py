@@ -41,6 +41,12 @@ def mall(e2e_root, servers_available, request):
     request.config._mall_e2e = instance  # noqa: SLF001  (lets `embedded_mall` reuse an embedded one)
     yield instance
     instance.stop()
+    if mode == "servers":
+        # Every statement a service marks `direct` ran directly, with the parameters the journeys really
+        # passed (tests/shared/test_direct.py can only compile them without).
+        log = instance.log_path.read_text(errors="replace").splitlines()
+        fell_back = [line for line in log if "takes SQLAlchemy's path" in line]
+        assert not fell_back, "\n".join(fell_back)
 
 
 @pytest.fixture(scope="package")

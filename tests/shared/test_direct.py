@@ -8,7 +8,8 @@ import logging
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, event, insert, select, text, update
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
-from sqlalchemy.exc import DBAPIError, IntegrityError, MultipleResultsFound, NoResultFound
+from sqlalchemy.exc import DBAPIError, IntegrityError, MultipleResultsFound, NoResultFound, StatementError
+from sqlalchemy.orm import registry
 from sqlalchemy.sql.base import Executable
 
 from shared.db import Database, DirectResult, _not_direct, direct
@@ -25,6 +26,13 @@ shelf = Table(
     Column("note", String(40), nullable=True, default="python-side default"),
 )
 
+
+class Shelved:
+    """The shelf as an ORM class (a registry of this test's own: the services' models are untouched)."""
+
+
+registry().map_imperatively(Shelved, shelf)
+
 BY_SKU = select(shelf.c.id, shelf.c.sku, shelf.c.on_hand).where(shelf.c.sku == bindparam("sku"))
 ALL = select(shelf.c.sku, shelf.c.on_hand, (shelf.c.on_hand * 2).label("doubled")).order_by(shelf.c.sku)
 ADD = insert(shelf).returning(shelf.c.id)
@@ -34,10 +42,6 @@ TAKE = (
     .where(shelf.c.sku == bindparam("of_sku"), shelf.c.on_hand >= bindparam("quantity"))
     .values(on_hand=shelf.c.on_hand - bindparam("quantity"))
 )
-#: Marked once, as the services mark theirs: the compiled form is kept per statement object.
-SOME = direct(select(shelf.c.sku).where(shelf.c.sku.in_(["a", "b"])))
-DIRECT_PUT = direct(PUT)
-DIRECT_ADD = direct(ADD)
 
 ROWS = [
     {"sku": "a", "name": "tea", "on_hand": 3, "note": None},
@@ -101,6 +105,13 @@ def test_writes_give_the_same_rowcounts_and_returned_keys(db):
     assert plain == fast == ([], 0)  # the condition refused it: nothing taken, on either path
     plain, fast = both(db, ADD, {"sku": "d", "name": "salt", "on_hand": 5, "note": "x"}, write=True)
     assert plain[1] == fast[1] == 1 and len(fast[0]) == 1
+    # Without RETURNING no rows, though PostgreSQL sends the new key back for SQLAlchemy's own use (whose
+    # row count then reads -1, where psycopg's says 1: no service reads the count of an INSERT).
+    plain, fast = both(db, PUT, {"sku": "d", "name": "salt", "on_hand": 5, "note": "x"}, write=True)
+    assert plain[0] == fast[0] == [] and fast[1] == 1
+    # Many rows at once: the same total.
+    plain, fast = both(db, TAKE, [{"of_sku": "a", "quantity": 1}, {"of_sku": "c", "quantity": 1}], write=True)
+    assert plain == fast == ([], 1)
 
 
 def test_the_result_methods_the_services_use(db):
@@ -109,7 +120,10 @@ def test_the_result_methods_the_services_use(db):
         assert session.execute(direct(BY_SKU), {"sku": "zzz"}).one_or_none() is None
         assert session.execute(direct(ALL)).scalar() == "a"
         assert session.execute(direct(ALL)).scalars().all() == ["a", "b", "c"]
-        assert session.execute(direct(BY_SKU), {"sku": "a"}).scalar_one_or_none() is not None
+        first = session.execute(direct(BY_SKU), {"sku": "a"}).scalar_one_or_none()
+        assert (
+            first == session.execute(direct(BY_SKU), {"sku": "a"}).scalar_one() == session.scalar(BY_SKU, {"sku": "a"})
+        )
         assert len(session.execute(direct(ALL)).all()) == 3
         with pytest.raises(NoResultFound):
             session.execute(direct(BY_SKU), {"sku": "zzz"}).one()
@@ -128,6 +142,25 @@ def test_many_rows_at_once_and_the_transaction_is_the_sessions(db):
         assert session.execute(direct(BY_SKU), {"sku": "x"}).first() is None
 
 
+def test_the_sessions_pending_objects_are_flushed_first_as_sqlalchemy_does(db):
+    with db.session() as session, session.begin():
+        item = Shelved()
+        item.sku, item.name, item.on_hand, item.note = "p", "pepper", 4, None
+        session.add(item)
+        with session.no_autoflush:  # as with SQLAlchemy's path: not flushed inside no_autoflush
+            assert session.execute(direct(BY_SKU), {"sku": "p"}).first() is None
+        assert session.execute(direct(BY_SKU), {"sku": "p"}).one().on_hand == 4
+
+
+def test_a_missing_parameter_is_sqlalchemys_error_too(db):
+    with db.session() as session:
+        session.begin()
+        with pytest.raises(StatementError, match="of_sku"):
+            session.execute(direct(TAKE), {"quantity": 1})
+        session.rollback()
+        assert session.execute(direct(BY_SKU), {"sku": "a"}).one().on_hand == 3
+
+
 def test_a_constraint_violation_is_sqlalchemys_error_and_the_session_rolls_back(db):
     with db.session() as session:
         session.begin()
@@ -138,6 +171,11 @@ def test_a_constraint_violation_is_sqlalchemys_error_and_the_session_rolls_back(
 
 
 def test_what_sqlalchemy_would_do_more_with_takes_its_path(db, caplog):
+    # Marked once each, as the services mark theirs (the compiled form is kept per statement object);
+    # built here, so that no other test has compiled them before.
+    SOME = direct(select(shelf.c.sku).where(shelf.c.sku.in_(["a", "b"])))
+    DIRECT_PUT, DIRECT_ADD = direct(insert(shelf)), direct(insert(shelf).returning(shelf.c.id))
+    KEYWORD = direct(select(shelf.c.sku.label("from")).where(shelf.c.sku == "a"))
     with caplog.at_level(logging.WARNING, logger="mall.db"), db.session() as session, session.begin():
         # An IN list is rendered at execution; a column left out has a default computed in Python.
         assert not isinstance(session.execute(SOME), DirectResult)
@@ -147,9 +185,12 @@ def test_what_sqlalchemy_would_do_more_with_takes_its_path(db, caplog):
         # Many rows with RETURNING: SQLAlchemy batches them into one INSERT and sorts the keys back.
         rows = [{"sku": s, "name": s, "on_hand": 1, "note": None} for s in "pq"]
         assert len(session.execute(DIRECT_ADD, rows).all()) == 2
+        # A column named as no named tuple can be: SQLAlchemy's Row keeps the name.
+        assert session.execute(KEYWORD).one()._mapping["from"] == "a"
     # Once per statement and set of parameter names, naming why.
-    assert caplog.text.count("takes SQLAlchemy's path") == 2
+    assert caplog.text.count("takes SQLAlchemy's path") == 3
     assert "rendered at execution" in caplog.text and "computed in Python" in caplog.text
+    assert "'from' is not a name a named tuple can have" in caplog.text
 
 
 def test_anything_listening_to_the_engine_sees_every_statement(db):
