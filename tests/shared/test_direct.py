@@ -109,6 +109,9 @@ def test_writes_give_the_same_rowcounts_and_returned_keys(db):
     # row count then reads -1, where psycopg's says 1: no service reads the count of an INSERT).
     plain, fast = both(db, PUT, {"sku": "d", "name": "salt", "on_hand": 5, "note": "x"}, write=True)
     assert plain[0] == fast[0] == [] and fast[1] == 1
+    # A list of one row, as a single statement: the same.
+    plain, fast = both(db, TAKE, [{"of_sku": "a", "quantity": 1}], write=True)
+    assert plain == fast == ([], 1)
     # Many rows at once: the same total.
     plain, fast = both(db, TAKE, [{"of_sku": "a", "quantity": 1}, {"of_sku": "c", "quantity": 1}], write=True)
     assert plain == fast == ([], 1)
