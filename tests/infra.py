@@ -68,3 +68,43 @@ class PrivateRedis:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+def fill_pool(db, connections: int = 3) -> None:
+    """Open `connections` of `db`'s pooled connections at once and give them back, open."""
+    from sqlalchemy import text
+
+    held = [db.engine.connect() for _ in range(connections)]
+    for connection in held:
+        connection.execute(text("SELECT 1"))
+        connection.close()  # back to the pool, open
+
+
+def failures_after_the_server_drops_the_pool(db, use, tries: int = 6) -> int:
+    """Have PostgreSQL drop every connection to `db`'s database (as a restart does), then call `use()`
+    `tries` times: how many calls failed, each on a connection SQLAlchemy then invalidated."""
+    from sqlalchemy import MetaData, text
+    from sqlalchemy.exc import DBAPIError
+
+    from shared.db import Database
+
+    admin = Database(db.url, MetaData())
+    try:
+        with admin.engine.connect() as connection:
+            dropped = connection.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ).scalar()
+    finally:
+        admin.dispose()
+    assert dropped >= 3
+    failures = 0
+    for _ in range(tries):
+        try:
+            use()
+        except DBAPIError as exc:
+            assert exc.connection_invalidated
+            failures += 1
+    return failures

@@ -8,7 +8,12 @@ import pytest
 from sqlalchemy import MetaData, event, text
 
 from shared.db import Database
-from tests.infra import fresh_postgres_database, postgres_available
+from tests.infra import (
+    failures_after_the_server_drops_the_pool,
+    fill_pool,
+    fresh_postgres_database,
+    postgres_available,
+)
 
 
 @pytest.fixture(scope="module")
@@ -117,39 +122,19 @@ def test_a_web_process_keeps_a_connection_for_each_thread_of_waitress_and_of_its
 def test_without_a_ping_a_connection_the_server_dropped_fails_once_then_the_pool_is_new(url):
     """Workers take connections without a ping: after the server drops them (a restart), one use fails,
     which the worker retries, and every other connection of the pool is replaced before its next use."""
-    from sqlalchemy.exc import DBAPIError
-
     db = Database(url, MetaData())
     db.size_pool(3, ping=False)
     opened = counting_connections(db)
-    held = [db.engine.connect() for _ in range(3)]
-    for connection in held:
-        connection.execute(text("SELECT 1"))
-        connection.close()  # back to the pool, open
+    fill_pool(db)
     assert len(opened) == 3
 
-    admin = Database(url, MetaData())
-    try:
-        with admin.engine.connect() as connection:
-            dropped = connection.execute(
-                text(
-                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            ).scalar()
-        assert dropped >= 3
+    def select_one() -> None:
+        with db.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
 
-        failures = 0
-        for _ in range(6):
-            try:
-                with db.engine.connect() as connection:
-                    connection.execute(text("SELECT 1"))
-            except DBAPIError as exc:
-                assert exc.connection_invalidated
-                failures += 1
-        assert failures == 1
+    try:
+        assert failures_after_the_server_drops_the_pool(db, select_one) == 1
     finally:
-        admin.dispose()
         db.dispose()
 
 

@@ -6,14 +6,19 @@ import importlib
 import logging
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, event, insert, select, text, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, event, insert, select, update
 from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
-from sqlalchemy.exc import DBAPIError, IntegrityError, MultipleResultsFound, NoResultFound, StatementError
+from sqlalchemy.exc import IntegrityError, MultipleResultsFound, NoResultFound, StatementError
 from sqlalchemy.orm import registry
 from sqlalchemy.sql.base import Executable
 
 from shared.db import Database, DirectResult, _not_direct, direct
-from tests.infra import fresh_postgres_database, postgres_available
+from tests.infra import (
+    failures_after_the_server_drops_the_pool,
+    fill_pool,
+    fresh_postgres_database,
+    postgres_available,
+)
 
 metadata = MetaData()
 shelf = Table(
@@ -225,30 +230,13 @@ def test_on_sqlite_every_statement_takes_sqlalchemys_path(tmp_path):
 def test_a_connection_the_server_dropped_fails_once_then_the_pool_is_new(url, db):
     """As on SQLAlchemy's path (test_db_pool.py): a dropped connection invalidates the whole pool."""
     db.size_pool(3, ping=False)
-    held = [db.engine.connect() for _ in range(3)]
-    for connection in held:
-        connection.execute(text("SELECT 1"))
-        connection.close()  # back to the pool, open
-    admin = Database(url, MetaData())
-    try:
-        with admin.engine.connect() as connection:
-            connection.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-                )
-            )
-        failures = 0
-        for _ in range(6):
-            try:
-                with db.session() as session:
-                    assert session.execute(direct(BY_SKU), {"sku": "a"}).one().on_hand == 3
-            except DBAPIError as exc:
-                assert exc.connection_invalidated
-                failures += 1
-        assert failures == 1
-    finally:
-        admin.dispose()
+    fill_pool(db)
+
+    def read() -> None:
+        with db.session() as session:
+            assert session.execute(direct(BY_SKU), {"sku": "a"}).one().on_hand == 3
+
+    assert failures_after_the_server_drops_the_pool(db, read) == 1
 
 
 @pytest.mark.parametrize(
