@@ -251,10 +251,10 @@ class DirectResult:
         return DirectResult([row[0] for row in self._rows], self.rowcount)
 
 
-#: Compiled direct statements: (statement, dialect, parameter names, many rows) -> (the statement, its
+#: Compiled direct statements: (statement, server version, parameter names, many rows) -> (the statement, its
 #: compiled form or None where it must take SQLAlchemy's path, whether it returns rows). The statement is
 #: kept, so that its id stays its own.
-_COMPILED: dict[tuple[int, int, tuple[str, ...], bool], tuple[Any, Any, bool]] = {}
+_COMPILED: dict[tuple[int, Any, tuple[str, ...], bool], tuple[Any, Any, bool]] = {}
 #: The services mark about fifty statements, a few compiled for more than one set of names.
 _MOST_COMPILED = 2048
 
@@ -271,7 +271,9 @@ def _execute_direct(session: Session, statement, params) -> DirectResult | None:
         first, many = params[0], len(params) > 1
     else:
         first, many = params or {}, False
-    key = (id(statement), id(dialect), tuple(first), many)
+    # Every engine of the mall is made by `make_engine` with the same options: the server's version is
+    # what can change the SQL (not the dialect object, of which tests make many).
+    key = (id(statement), dialect.server_version_info, tuple(first), many)
     entry = _COMPILED.get(key)
     if entry is None:
         if len(_COMPILED) >= _MOST_COMPILED:  # statements marked anew at each call: never reused, never kept
