@@ -346,7 +346,7 @@ class SagaMachine(RuleBasedStateMachine):
     runtime: Any = None
     client: Any = None
     db_dir: Any = None
-    #: PostgreSQL's database when SAGA_DATABASE=postgresql (emptied for each example), else a SQLite file each.
+    #: PostgreSQL's database (emptied for each example), else a SQLite file for each example.
     database_url: str | None = None
     examples = 0
     current: SagaMachine | None = None
@@ -730,30 +730,33 @@ class SagaMachine(RuleBasedStateMachine):
             assert sim.wallets[member] + kept == start, f"member {member}'s money does not add up"
 
 
-def test_the_saga_survives_reordered_repeated_and_late_replies(tmp_path, monkeypatch):
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_saga_survives_reordered_repeated_and_late_replies(tmp_path, monkeypatch, database):
+    """On SQLite every statement takes SQLAlchemy's path; on PostgreSQL the saga's marked statements run
+    directly on psycopg (shared.db.direct), so the machine runs on both."""
     from services.orders import tasks
     from services.orders.app import create_app
     from services.orders.config import runtime
 
+    if database == "postgresql":
+        if not postgres_available():
+            pytest.skip("PostgreSQL is not reachable")
+        monkeypatch.setattr(SagaMachine, "database_url", fresh_postgres_database("mall_test_saga_machine"))
     monkeypatch.setattr(tasks, "stock_snapshot", lambda skus: SagaMachine.current.snapshot(skus))
-    fresh_database(runtime, f"sqlite:///{tmp_path / 'orders.db'}")
+    fresh_database(runtime, SagaMachine.database_url or f"sqlite:///{tmp_path / 'orders.db'}")
     client = create_app({"TESTING": True}).test_client()
     client.environ_base["HTTP_X_SERVICE_TOKEN"] = runtime.settings.service_token
     monkeypatch.setattr(SagaMachine, "runtime", runtime)
     monkeypatch.setattr(SagaMachine, "client", client)
     monkeypatch.setattr(SagaMachine, "db_dir", tmp_path)
-    if os.environ.get("SAGA_DATABASE") == "postgresql":  # the saga's statements on the direct path (shared.db)
-        if not postgres_available():
-            pytest.skip("PostgreSQL is not reachable")
-        monkeypatch.setattr(SagaMachine, "database_url", fresh_postgres_database("mall_test_saga_machine"))
-    # CI: 40 derandomized examples of 40 steps (~15 s) on SQLite. A deeper local hunt, e.g.:
+    # CI: 40 derandomized examples of 40 steps on SQLite (~15 s), 20 on PostgreSQL. A deeper local hunt:
     # SAGA_EXAMPLES=100 SAGA_STEPS=100 SAGA_RANDOM=1 SAGA_NOSHRINK=1 pytest tests/orders/test_saga_properties.py
-    # and with SAGA_DATABASE=postgresql on PostgreSQL.
+    examples = os.environ.get("SAGA_EXAMPLES", 40 if database == "sqlite" else 20)
     try:
         run_state_machine_as_test(
             SagaMachine,
             settings=settings(
-                max_examples=int(os.environ.get("SAGA_EXAMPLES", 40)),
+                max_examples=int(examples),
                 stateful_step_count=int(os.environ.get("SAGA_STEPS", 40)),
                 deadline=None,
                 derandomize=not os.environ.get("SAGA_RANDOM"),
