@@ -817,7 +817,7 @@ def sweep_deadlines(uow: UnitOfWork, settings: Settings, at: datetime | None = N
     resent += _sweep_requests(
         uow, Withdrawal, _send_withdrawal, "has not confirmed the withdrawal", settings, at, limit
     )
-    for number in session.scalars(_OVERDUE_PAYMENTS, {"at": at, "limit": limit}).all():
+    for number in session.execute(_OVERDUE_PAYMENTS, {"at": at, "limit": limit}).scalars().all():
         order = _lock(uow, number)
         if order.payment_status == "refunding":  # billing never confirmed the refund: ask again (idempotent)
             _send_refund(uow, order, order.cancel_reason or "order cancelled", settings)
