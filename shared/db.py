@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import keyword
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
@@ -252,9 +254,9 @@ class DirectResult:
 
 
 #: Compiled direct statements: (statement, server version, parameter names, many rows) -> (the statement, its
-#: compiled form or None where it must take SQLAlchemy's path, whether it returns rows). The statement is
-#: kept, so that its id stays its own.
-_COMPILED: dict[tuple[int, Any, tuple[str, ...], bool], tuple[Any, Any, bool]] = {}
+#: compiled form or None where it must take SQLAlchemy's path, whether it returns rows, and for an INSERT of
+#: many rows its SQL split as `_rows_at_once` does). The statement is kept, so that its id stays its own.
+_COMPILED: dict[tuple[int, Any, tuple[str, ...], bool], tuple[Any, Any, bool, tuple[str, str] | None]] = {}
 #: The services mark about fifty statements, a few compiled for more than one set of names.
 _MOST_COMPILED = 2048
 
@@ -282,8 +284,10 @@ def _execute_direct(session: Session, statement, params) -> DirectResult | None:
         # Rows only where SQLAlchemy gives them: a SELECT or an explicit RETURNING (a single-row INSERT
         # also returns its key on PostgreSQL, which SQLAlchemy keeps for `inserted_primary_key` only).
         returns_rows = statement.is_select or bool(getattr(statement, "_returning", ()))
-        entry = _COMPILED[key] = (statement, _compile_direct(statement, dialect, tuple(first), many), returns_rows)
-    _, compiled, returns_rows = entry
+        compiled = _compile_direct(statement, dialect, tuple(first), many)
+        rows_at_once = _rows_at_once(statement, compiled) if many and compiled is not None else None
+        entry = _COMPILED[key] = (statement, compiled, returns_rows, rows_at_once)
+    _, compiled, returns_rows, rows_at_once = entry
     if compiled is None or (many and compiled.effective_returning):
         return None
     processors = compiled._bind_processors
@@ -296,8 +300,17 @@ def _execute_direct(session: Session, statement, params) -> DirectResult | None:
     try:
         if many:
             values = [_parameters(compiled, processors, p) for p in params]
-            cursor.executemany(sql, values)
-            return DirectResult([], cursor.rowcount)
+            if rows_at_once is None:
+                cursor.executemany(sql, values)
+                return DirectResult([], cursor.rowcount)
+            count, rows = 0, values
+            for start in range(0, len(rows), _MOST_ROWS_AT_ONCE):
+                chunk = rows[start : start + _MOST_ROWS_AT_ONCE]
+                sql = _values_for(rows_at_once, len(chunk))
+                values = {f"{name}#{i}": value for i, row in enumerate(chunk) for name, value in row.items()}
+                cursor.execute(sql, values)
+                count += cursor.rowcount
+            return DirectResult([], count)
         values = _parameters(compiled, processors, first)
         cursor.execute(sql, values)
         rows = cursor.fetchall() if returns_rows else []
@@ -308,6 +321,41 @@ def _execute_direct(session: Session, statement, params) -> DirectResult | None:
         # connection and, for a dropped one, the pool's others (see `make_engine`'s `ping`).
         connection._handle_dbapi_exception(exc, sql, values, cursor, None)
         raise  # unreachable: the call above raises
+
+
+#: An INSERT of many rows is sent as one statement of up to this many rows (`_rows_at_once`).
+_MOST_ROWS_AT_ONCE = 100
+_PLACEHOLDER = re.compile(r"%\(([^)]+)\)s")
+
+
+def _rows_at_once(statement, compiled) -> tuple[str, str] | None:
+    """A plain INSERT's SQL split at its row of values, so that many rows go in one statement.
+
+    psycopg's `executemany` sends them in pipeline mode: for the two or three rows of a saga step's
+    timeline notes, 57 µs of CPU against 33 for one INSERT of all of them, and it waits on the server
+    more often (each wait lets the worker's other thread take the GIL). SQLAlchemy's own path sends
+    psycopg's `executemany` too (its "insertmanyvalues" is for RETURNING only, on this driver). An
+    INSERT with RETURNING, ON CONFLICT or a SELECT, or any other statement, keeps `executemany`.
+    """
+    if (
+        not statement.is_insert
+        or statement._returning
+        or statement._post_values_clause is not None
+        or statement.select is not None
+        or statement._multi_values
+    ):
+        return None
+    head, marker, row = compiled.string.rpartition(" VALUES (")
+    if not marker or not row.endswith(")"):
+        return None
+    return head + " VALUES ", "(" + row
+
+
+@functools.lru_cache(maxsize=256)
+def _values_for(rows_at_once: tuple[str, str], rows: int) -> str:
+    """The INSERT of `rows` rows: row i's parameters are named `<name>#<i>` (a name SQLAlchemy never makes)."""
+    head, row = rows_at_once
+    return head + ", ".join(_PLACEHOLDER.sub(lambda m, i=i: f"%({m[1]}#{i})s", row) for i in range(rows))
 
 
 def _parameters(compiled, processors, params: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, event, insert, select, update
@@ -148,6 +149,51 @@ def test_many_rows_at_once_and_the_transaction_is_the_sessions(db):
         session.rollback()  # the direct statements were in the session's transaction: gone with it
     with db.session() as session:
         assert session.execute(direct(BY_SKU), {"sku": "x"}).first() is None
+
+
+def test_an_insert_of_many_rows_is_one_statement_with_the_same_rows_as_sqlalchemys_executemany(db, tmp_path):
+    rows = [
+        {"sku": f"n{i:03}", "name": f"item {i}", "on_hand": i, "note": None if i % 2 else "even"} for i in range(250)
+    ]
+    sent = []
+    for marked in (PUT, direct(PUT)):
+        with db.session() as session:
+            session.begin()
+            with _binds_sent(session, tmp_path / "trace") as binds:
+                result = session.execute(marked, rows)
+            sent.append(binds())
+            if isinstance(result, DirectResult):  # SQLAlchemy's reads -1 after an INSERT (see above)
+                assert result.rowcount == len(rows)
+            stored = session.execute(
+                select(shelf.c.sku, shelf.c.name, shelf.c.on_hand, shelf.c.note)
+                .where(shelf.c.sku.like("n%"))
+                .order_by(shelf.c.sku)
+            ).all()
+            assert [tuple(r) for r in stored] == [(r["sku"], r["name"], r["on_hand"], r["note"]) for r in rows]
+            session.rollback()
+    # SQLAlchemy's path: psycopg's executemany, a statement a row; the direct one: 250 rows in three.
+    assert sent[0] >= 250 and sent[1] == 3
+
+
+@contextmanager
+def _binds_sent(session, path):
+    """Count the statements the session's psycopg connection sends (libpq's protocol trace: one Bind each)."""
+    pgconn = session.connection().connection.driver_connection.pgconn
+    with open(path, "w") as trace:
+        pgconn.trace(trace.fileno())
+        try:
+            yield lambda: sum(1 for line in path.read_text().splitlines() if "\tF\t" in line and "\tBind\t" in line)
+        finally:
+            pgconn.untrace()
+
+
+def test_an_insert_of_many_rows_that_breaks_a_constraint_is_sqlalchemys_error_and_writes_nothing(db):
+    with db.session() as session:
+        session.begin()
+        with pytest.raises(IntegrityError):
+            session.execute(direct(PUT), [{"sku": "new", "name": "n", "on_hand": 1, "note": None}, ROWS[0]])
+        session.rollback()
+        assert session.execute(direct(BY_SKU), {"sku": "new"}).first() is None
 
 
 def test_the_sessions_pending_objects_are_flushed_first_as_sqlalchemy_does(db):
