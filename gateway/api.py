@@ -72,8 +72,10 @@ def current_identity(idempotency_key: str | None = None) -> tuple[Identity, Plac
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", "Log in first and send 'Authorization: Bearer <token>'.")
-    # A connection, not a session: one statement, read-only, no objects to track.
-    with runtime.db.engine.connect() as connection:
+    # A connection, not a session: one statement, read-only, no objects to track. It ends with COMMIT,
+    # not ROLLBACK: psycopg forgets a connection's prepared statements at every rollback (see
+    # `Database.session`), and every request of the API starts here.
+    with runtime.db.engine.begin() as connection:
         return services.identify(connection, token.strip(), runtime.settings, idempotency_key)
 
 
@@ -278,7 +280,7 @@ def _find_order(number: str) -> tuple[dict[str, Any], bool]:
         if mine_only and order.get("member_id") != g.me.id:
             raise not_found("Order")
         return services.public_order(order), True
-    with runtime.db.session() as session:
+    with runtime.db.session() as session, session.begin():
         ref = session.get(OrderRef, number)
         if ref is None or (mine_only and ref.member_id != g.me.id):
             raise not_found("Order")
@@ -316,7 +318,7 @@ def list_orders():
         raise ApiError(422, "validation_error", "Some fields are not valid.", {"member_id": ["Required."]})
     orders = [services.public_order(o) for o in inner().list_orders(member_id)]
     known = {o["number"] for o in orders}
-    with runtime.db.session() as session:
+    with runtime.db.session() as session, session.begin():
         placed = [services.placed_view(r) for r in services.order_refs_of(session, member_id) if r.number not in known]
     return {"items": sorted(orders + placed, key=lambda o: o["number"], reverse=True)}
 

@@ -490,7 +490,7 @@ def place_order(
             return number, True
         except IntegrityError:
             if key:
-                with runtime.db.session() as session:
+                with runtime.db.session() as session, session.begin():
                     ref = find_order_ref(session, member_id, key)
                 if ref is not None:
                     return replay(ref, digest), False
@@ -518,7 +518,7 @@ def confirm_or_resend(runtime, inner, at: datetime | None = None, limit: int | N
     """
     at = at or now()
     limit = limit or CONFIRM_BATCH
-    with runtime.db.session() as session:
+    with runtime.db.session() as session, session.begin():
         due = list(
             session.scalars(
                 select(OrderRef.number).where(OrderRef.confirm_by <= at).order_by(OrderRef.confirm_by).limit(limit)

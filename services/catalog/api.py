@@ -25,7 +25,7 @@ def create_product():
 def search_products():
     """`?q=tv&category=TVs&min_price=1000.00&sort=price&page=1&per_page=20` -> `{items, total, page, per_page}`."""
     query = load_body(ProductQuery, request.args.to_dict())
-    with runtime.db.session() as session:
+    with runtime.db.session() as session, session.begin():  # reads end with COMMIT: see `Database.session`
         items, total = services.search_products(session, query)
         return {
             "items": schema_instance(ProductOut).dump(items, many=True),
@@ -50,7 +50,7 @@ def get_product(product_id: int):
 def lookup_products():
     """`{"skus": ["TV-55-SKYWORTH", "NOPE-1"]}` -> `{"items": [product], "missing": ["NOPE-1"]}`."""
     body = load_body(Lookup)
-    with runtime.db.session() as session:
+    with runtime.db.session() as session, session.begin():
         items, missing = services.lookup_products(session, body["skus"])
         return {"items": schema_instance(ProductOut).dump(items, many=True), "missing": missing}
 
@@ -58,5 +58,5 @@ def lookup_products():
 @bp.get("/categories")
 def list_categories():
     """`{"items": [{"name": "TVs", "products": 12}]}`."""
-    with runtime.db.session() as session:
+    with runtime.db.session() as session, session.begin():
         return {"items": services.list_categories(session)}

@@ -108,6 +108,31 @@ def test_placing_an_order_reads_the_database_once_and_writes_in_one_transaction(
         event.remove(gateway.db.engine, "before_cursor_execute", record)
 
 
+def test_the_order_requests_end_their_transactions_with_commit_not_rollback(client, customer, catalogue, gateway):
+    """psycopg forgets a connection's prepared statements at every ROLLBACK (see `Database.session`): the
+    requests a shopper makes all the time must not roll back, or their statements are never prepared."""
+    from sqlalchemy import event
+
+    _, token = customer
+    ends: list[str] = []
+
+    def ended(how):
+        return lambda conn: ends.append(how)
+
+    listeners = [("commit", ended("commit")), ("rollback", ended("rollback"))]
+    for name, fn in listeners:
+        event.listen(gateway.db.engine, name, fn)
+    try:
+        number = place(client, token, order_body((TEA, 1)), key="li-ming-order-1").json["number"]
+        assert place(client, token, order_body((TEA, 1)), key="li-ming-order-1").json["number"] == number
+        assert client.get(f"/api/orders/{number}", headers=bearer(token)).status_code == 200
+        assert client.get("/api/orders", headers=bearer(token)).status_code == 200
+        assert ends and set(ends) == {"commit"}, ends
+    finally:
+        for name, fn in listeners:
+            event.remove(gateway.db.engine, name, fn)
+
+
 def test_a_key_used_before_a_password_change_still_returns_its_order(client, customer, catalogue):
     _, token = customer
     first = place(client, token, order_body((TEA, 2)), key="li-ming-order-1").json["number"]
