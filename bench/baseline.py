@@ -14,6 +14,9 @@ from shared.config import Settings
 
 settings = Settings.from_env()
 app = make_celery("bench", settings)
+if os.environ.get("MALL_BENCH_STOCK_TRANSPORT"):
+    # For scale only: kombu's own Redis transport, without shared/redis_broker.py's cheaper bookkeeping.
+    app.conf.broker_transport = None
 COUNTER = os.environ.get("MALL_BENCH_COUNTER", str(settings.var_dir / "bench-pongs"))
 
 

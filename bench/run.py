@@ -233,10 +233,17 @@ def messages_per_order(mall: Mall, numbers: list[str]) -> float:
     return total / len(numbers)
 
 
-def baseline(mall: Mall, processes: int, round_trips: int) -> float:
-    """Raw Celery round trips per second on the mall's broker, `processes` solo workers."""
+def baseline(mall: Mall, processes: int, round_trips: int, stock_transport: bool = False) -> float:
+    """Raw Celery round trips per second on the mall's broker, `processes` solo workers.
+
+    With `stock_transport` the workers use kombu's own Redis transport instead of the mall's
+    (`shared/redis_broker.py`), which the ratio's baseline shares with the mall: a figure for scale,
+    showing how much of the baseline is the mall's own transport work.
+    """
     counter = Path(mall.env["MALL_VAR_DIR"]) / f"bench-pongs-{uuid.uuid4().hex[:6]}"
     env = dict(mall.env, MALL_BENCH_COUNTER=str(counter))
+    if stock_transport:
+        env["MALL_BENCH_STOCK_TRANSPORT"] = "1"
     workers = [
         subprocess.Popen(
             [
@@ -433,6 +440,11 @@ def main(argv: list[str] | None = None) -> int:
         workers = len(mall.pids("mall worker"))
         raw = baseline(mall, workers, args.round_trips)
         say(f"baseline: {raw:,.0f} raw Celery round trips/s = {2 * raw:,.0f} messages/s ({workers} solo workers)")
+        stock = baseline(mall, workers, args.round_trips, stock_transport=True)
+        say(
+            f"baseline: {stock:,.0f} round trips/s on kombu's own Redis transport, for scale "
+            "(the ratio uses the line above: the mall's transport, as its workers do)"
+        )
 
         place_orders(mall, tokens, skus, 50, args.clients)  # warm up connections and caches
         time.sleep(3)
@@ -441,7 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         ratio = result["orders_per_s"] * per_order / (2 * raw)
         say(
             f"load: {result['orders']} orders in {result['seconds']:.1f}s = {result['orders_per_s']:.1f} orders/s; "
-            f"{per_order:.1f} messages/order; ratio to raw broker {ratio:.2f}"
+            f"{per_order:.1f} messages/order; ratio to raw broker {ratio:.2f} "
+            f"(to kombu's own transport, for scale: {result['orders_per_s'] * per_order / (2 * stock):.2f})"
         )
         say(
             f"load: post->paid p50 {pct(result['to_paid'], 50):.0f} ms p95 {pct(result['to_paid'], 95):.0f} ms "
