@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import sys
+import time
 from datetime import UTC, datetime
 from urllib.parse import urlparse
 
@@ -15,6 +16,13 @@ from shared.config import Settings
 from shared.logs import setup_logging
 
 from . import registry
+
+
+def _days(value: str) -> int:
+    days = int(value) if value.isdigit() else 0
+    if days < 1:
+        raise argparse.ArgumentTypeError("a whole number of days, at least 1")
+    return days
 
 
 def _port_of(url: str) -> int:
@@ -231,6 +239,30 @@ def cmd_dlq(args) -> int:
     return 0
 
 
+def cmd_prune(args) -> int:
+    """Delete expired messages of each service now, with a progress line every ten batches."""
+    from shared.messaging import PRUNE_BATCH
+
+    services = [args.service] if args.service else list(registry.ALL)
+    for service in services:
+        runtime = registry.runtime(service)
+        days = args.days or runtime.settings.message_retention_days
+        started = time.monotonic()
+
+        def progress(table: str, deleted: int, service=service) -> None:
+            if deleted and deleted % (10 * PRUNE_BATCH) == 0:
+                print(f"prune: {service} {table}: {deleted:,} rows deleted so far", flush=True)
+
+        deleted = runtime.prune_messages(days, progress=progress)
+        print(
+            f"prune: {service}: {deleted['outbox']:,} published outbox rows and {deleted['inbox']:,} inbox rows"
+            f" older than {days} days deleted"
+            f" in {time.monotonic() - started:.1f}s",
+            flush=True,
+        )
+    return 0
+
+
 def cmd_seed(args) -> int:
     from .seed import seed
 
@@ -301,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--service", choices=registry.ALL)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_dlq)
+
+    p = sub.add_parser("prune", help="delete published outbox rows and inbox rows older than the retention, now")
+    p.add_argument("--service", choices=registry.ALL)
+    p.add_argument("--days", type=_days, help="the retention in days (default MALL_MESSAGE_RETENTION_DAYS, 14)")
+    p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("catalogue", help="print the message catalogue (docs/messages.md) from shared/contracts.py")
     p.add_argument("--write", action="store_true")

@@ -54,6 +54,8 @@ class Settings:
     login_attempts_per_minute: int = 10
     #: Fault injection for the fault suite: the share of messages the relay publishes twice (0 normally).
     fault_duplicate_rate: float = 0.0
+    #: Published outbox rows and inbox rows are deleted after this many days (`shared.messaging.prune`).
+    message_retention_days: int = 14
 
     @property
     def embedded(self) -> bool:
@@ -103,7 +105,18 @@ class Settings:
             insurance_rate=_env("MALL_INSURANCE_RATE", cls.insurance_rate),
             login_attempts_per_minute=int(_env("MALL_LOGIN_ATTEMPTS_PER_MINUTE", "10")),
             fault_duplicate_rate=float(_env("MALL_FAULT_DUPLICATE_RATE", "0")),
+            message_retention_days=_retention_days(),
         )
+
+
+def _retention_days() -> int:
+    raw = _env("MALL_MESSAGE_RETENTION_DAYS", str(Settings.message_retention_days))
+    days = int(raw) if raw.strip().isdigit() else 0
+    if days < 1:
+        # The inbox must remember a message for longer than any copy of it can arrive (a broker's
+        # redelivery after the visibility timeout, at most hours): less than a day is never right.
+        raise ValueError(f"MALL_MESSAGE_RETENTION_DAYS must be a whole number of days, at least 1 (not {raw!r})")
+    return days
 
 
 def is_local(city: str, settings: Settings) -> bool:

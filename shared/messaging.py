@@ -8,6 +8,8 @@
   so a message delivered twice changes nothing the second time (and counts as a duplicate).
 - A message that is not a valid envelope, or keeps failing after bounded retries, goes to the
   `dead_letters` table; `mall dlq list|replay` inspects and re-sends it.
+- `prune` deletes published outbox rows and inbox rows older than the retention (14 days by default):
+  every process that sweeps the outbox prunes a little every hour, and `mall prune` catches up.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    delete,
     insert,
     select,
     text,
@@ -83,6 +87,9 @@ def messaging_tables(metadata: MetaData) -> MessagingTables:
         Column("correlation_id", String(64), nullable=False),
         Column("received_at", DateTime(timezone=True), nullable=False),
         Column("duplicates", Integer, nullable=False, default=0),
+        # For `prune` only. BRIN on PostgreSQL: rows arrive in time order, and a BRIN index costs an
+        # insert almost nothing (a B-tree would cost every message an index entry); SQLite makes a B-tree.
+        Index("ix_inbox_received_at", "received_at", postgresql_using="brin"),
     )
     dead_letters = Table(
         "dead_letters",
@@ -389,3 +396,50 @@ def validate_message(type_: str, body: Any) -> tuple[Envelope, dict[str, Any]]:
     mt = message_type(type_)
     payload = mt.validator.load(envelope.payload)
     return envelope, payload
+
+
+#: Rows one prune statement deletes: short transactions, few locks, and progress to report between them.
+PRUNE_BATCH = 1000
+
+
+def prune(
+    db,
+    tables: MessagingTables,
+    before: datetime,
+    *,
+    most_batches: int | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, int]:
+    """Delete the outbox rows published before `before` and the inbox rows received before it.
+
+    An unpublished outbox row is never deleted, however old: it is a message still to send. An inbox
+    row only has to outlive every copy of its message that can still arrive (a redelivery after the
+    visibility timeout, a re-publish by the outbox sweep), which is minutes to hours; the retention is
+    days. Dead letters are kept: an operator replays or keeps them.
+
+    Each batch is a transaction of its own that deletes up to PRUNE_BATCH rows, locked with SKIP
+    LOCKED on PostgreSQL, so that every process of a service may prune at once, each taking other
+    rows. `most_batches` bounds the work of one call (the sweeper's hourly slice); `progress(table,
+    deleted so far)` is called after each batch. Returns the rows deleted per table.
+    """
+    outbox, inbox = tables.outbox, tables.inbox
+    expired = {
+        "outbox": (outbox, outbox.c.id, [outbox.c.published_at.is_not(None), outbox.c.published_at < before]),
+        "inbox": (inbox, inbox.c.message_id, [inbox.c.received_at < before]),
+    }
+    deleted = dict.fromkeys(expired, 0)
+    batches = 0
+    for name, (table, key, conditions) in expired.items():
+        while most_batches is None or batches < most_batches:
+            with db.session() as session, session.begin():
+                chosen = select(key).where(*conditions).limit(PRUNE_BATCH)
+                if session.bind.dialect.name == "postgresql":
+                    chosen = chosen.with_for_update(skip_locked=True)
+                count = session.execute(delete(table).where(key.in_(chosen.scalar_subquery()))).rowcount
+            batches += 1
+            deleted[name] += count
+            if progress is not None:
+                progress(name, deleted[name])
+            if count < PRUNE_BATCH:
+                break
+    return deleted

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
@@ -29,6 +30,7 @@ from shared.messaging import (
     count_duplicate,
     dead_letter,
     now,
+    prune,
     validate_message,
 )
 
@@ -40,6 +42,11 @@ MAX_RETRIES = 5
 #: A queue with more messages waiting than this is behind: deadline sweeps wait rather than re-send
 #: (about two seconds of the orders worker's work at full speed).
 BEHIND_AT = 100
+#: Every process that sweeps the outbox also deletes expired messages (`prune_messages`), a slice an
+#: hour: up to this many batches of `shared.messaging.PRUNE_BATCH` rows (tens of thousands of rows,
+#: more than a busy hour adds). `mall prune` deletes everything expired at once.
+PRUNE_EVERY_SECONDS = 3600
+PRUNE_BATCHES_AN_HOUR = 50
 
 
 class ServiceRuntime:
@@ -52,6 +59,8 @@ class ServiceRuntime:
         self.handlers: dict[str, Handler] = {}
         self.periodic_jobs: dict[str, Callable[[], Any]] = {}
         self._sweeper: threading.Thread | None = None
+        #: When the sweeper thread next prunes expired messages (time.monotonic()).
+        self.next_prune_at = float("inf")
 
     @cached_property
     def settings(self) -> Settings:
@@ -232,8 +241,6 @@ class ServiceRuntime:
             session.execute(insert(table).values(worker=worker, queues=",".join(queues), beat_at=now()))
 
     def live_workers(self, within_seconds: float = 15.0) -> list[dict[str, Any]]:
-        from datetime import timedelta
-
         from sqlalchemy import select
 
         table = self.tables.heartbeats
@@ -255,6 +262,29 @@ class ServiceRuntime:
 
     # --- the outbox sweep ------------------------------------------------------------------------
 
+    def prune_messages(self, days: int | None = None, most_batches: int | None = None, progress=None) -> dict[str, int]:
+        """Delete published outbox rows and inbox rows older than `days` (default: the retention setting)."""
+        days = days or self.settings.message_retention_days
+        deleted = prune(
+            self.db, self.tables, now() - timedelta(days=days), most_batches=most_batches, progress=progress
+        )
+        if any(deleted.values()):
+            log.info("pruned %d outbox and %d inbox rows older than %d days", deleted["outbox"], deleted["inbox"], days)
+        return deleted
+
+    def sweep_once(self) -> None:
+        """One round of the sweeper thread: publish what the fast path could not; once an hour, prune."""
+        try:
+            self.relay.sweep()
+        except Exception:
+            log.warning("outbox sweep failed; will try again", exc_info=True)
+        if time.monotonic() >= self.next_prune_at:
+            self.next_prune_at = time.monotonic() + PRUNE_EVERY_SECONDS
+            try:
+                self.prune_messages(most_batches=PRUNE_BATCHES_AN_HOUR)
+            except Exception:
+                log.warning("pruning expired messages failed; will try again in an hour", exc_info=True)
+
     def start_outbox_sweeper(self, interval: float = 1.0) -> None:
         """Publish, in a background thread, what the fast path could not (idempotent to call twice)."""
         if self._sweeper is not None:
@@ -262,13 +292,13 @@ class ServiceRuntime:
         # With a sweeper to write them, publish marks can wait for it (see Relay).
         self.relay.defer_marks = True
 
+        # The first prune comes at a random point of the first hour: a service's processes spread out.
+        self.next_prune_at = time.monotonic() + PRUNE_EVERY_SECONDS * random.random()
+
         def loop():
             while True:
                 time.sleep(interval)
-                try:
-                    self.relay.sweep()
-                except Exception:
-                    log.warning("outbox sweep failed; will try again", exc_info=True)
+                self.sweep_once()
 
         self._sweeper = threading.Thread(target=loop, name=f"{self.name}-outbox", daemon=True)
         self._sweeper.start()

@@ -1,0 +1,21 @@
+"""inbox: an index on received_at, for deleting expired rows (shared.messaging.prune)
+
+Revision ID: 379dfbaff3b5
+Revises: 73f4cec02a46
+Create Date: 2026-11-25 07:20:00
+"""
+
+from shared.migrations import create_inbox_received_at_index, drop_inbox_received_at_index
+
+revision = "379dfbaff3b5"
+down_revision = "73f4cec02a46"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_inbox_received_at_index()
+
+
+def downgrade() -> None:
+    drop_inbox_received_at_index()
