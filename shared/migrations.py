@@ -57,19 +57,3 @@ def run_env(metadata) -> None:
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
-
-
-# --- steps every service's migrations take alike (the messaging tables are the same in each) ------
-
-
-def create_inbox_received_at_index() -> None:
-    """The inbox's index for pruning (`shared.messaging.prune`): BRIN on PostgreSQL, a B-tree on SQLite."""
-    from alembic import op
-
-    op.create_index("ix_inbox_received_at", "inbox", ["received_at"], unique=False, postgresql_using="brin")
-
-
-def drop_inbox_received_at_index() -> None:
-    from alembic import op
-
-    op.drop_index("ix_inbox_received_at", table_name="inbox")
