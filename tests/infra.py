@@ -16,6 +16,17 @@ from mall.harness import (  # noqa: F401  (the tests' names for the harness's he
 )
 
 
+def database_url(kind: str, tmp_path: Path, name: str) -> str:
+    """A fresh database for a test parametrized over "sqlite" and "postgresql" (skipped without PostgreSQL)."""
+    if kind == "postgresql":
+        if not postgres_available():
+            import pytest
+
+            pytest.skip("PostgreSQL is not reachable")
+        return fresh_postgres_database(f"mall_test_{name}")
+    return f"sqlite:///{tmp_path / (name + '.db')}"
+
+
 class PrivateRedis:
     """A redis-server of a test's own on a free port, which the test stops and starts again.
 

@@ -14,7 +14,7 @@ from saga_samples import LIPSTICK, NANNING, RICE, TV
 from sqlalchemy import event, select
 
 from shared.testing import deliver, fresh_database, payloads
-from tests.infra import fresh_postgres_database, postgres_available
+from tests.infra import database_url
 
 NUMBER = "M20261125WRITES"
 
@@ -24,13 +24,8 @@ def orders(request, tmp_path, monkeypatch):
     from services.orders import tasks
     from services.orders.config import runtime
 
-    if request.param == "postgresql" and not postgres_available():
-        pytest.skip("PostgreSQL is not reachable")
+    url = database_url(request.param, tmp_path, "orders_writes")
     monkeypatch.setattr(tasks, "stock_snapshot", lambda skus: [])  # no branch sells rice: cancelled at placement
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'orders.db'}"
-    else:
-        url = fresh_postgres_database("mall_test_orders_writes")
     monkeypatch.setenv("MALL_DATABASE_URL_ORDERS", url)  # put back after the test
     fresh_database(runtime, url)
     yield runtime

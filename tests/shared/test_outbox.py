@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from shared.envelope import Envelope
 from shared.messaging import Relay, _summary, now
 from shared.testing import fresh_database
-from tests.infra import fresh_postgres_database, postgres_available
+from tests.infra import database_url
 
 
 class RecordingPublisher:
@@ -43,13 +43,7 @@ def billing(request, tmp_path):
     from services.billing import tasks  # noqa: F401
     from services.billing.config import runtime
 
-    if request.param == "postgresql":
-        if not postgres_available():
-            pytest.skip("PostgreSQL is not reachable")
-        url = fresh_postgres_database("mall_test_outbox")
-    else:
-        url = f"sqlite:///{tmp_path / 'billing.db'}"
-    fresh_database(runtime, url)
+    fresh_database(runtime, database_url(request.param, tmp_path, "outbox"))
     publisher = RecordingPublisher()
     runtime.__dict__["relay"] = Relay(runtime.db, runtime.tables, runtime.celery, runtime.name, publisher=publisher)
     yield runtime

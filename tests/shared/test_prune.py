@@ -14,7 +14,7 @@ from mall import cli
 from shared.config import Settings
 from shared.messaging import PRUNE_BATCH, now, prune
 from shared.testing import fresh_database
-from tests.infra import fresh_postgres_database, postgres_available
+from tests.infra import database_url
 
 DAY = timedelta(days=1)
 
@@ -23,13 +23,7 @@ DAY = timedelta(days=1)
 def billing(request, tmp_path):
     from services.billing.config import runtime
 
-    if request.param == "postgresql":
-        if not postgres_available():
-            pytest.skip("PostgreSQL is not reachable")
-        url = fresh_postgres_database("mall_test_prune")
-    else:
-        url = f"sqlite:///{tmp_path / 'billing.db'}"
-    fresh_database(runtime, url)
+    fresh_database(runtime, database_url(request.param, tmp_path, "prune"))
     yield runtime
     runtime.reset()
 
