@@ -333,7 +333,10 @@ def get_order(number: str):
 @shop.post("/orders/<number>/cancel")
 @requires("customer", *STAFF_VIEWERS)
 def cancel_order(number: str):
-    """Cancel (`{"reason"?}`) -> 202; a paid order is refunded; 409 once it is out of the door."""
+    """Cancel (`{"reason"?}`) -> 202; a paid order is refunded; 409 once it is out of the door.
+
+    A packed order's refund and stock wait until logistics has withdrawn its parcel; a parcel the
+    courier took before that stays with its order, and customer service recovers it."""
     body = load_json(schemas.Cancellation)
     _, known = _find_order(number)
     if not known:

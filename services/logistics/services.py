@@ -185,7 +185,12 @@ def arrange_delivery(
 
 
 def cancel_delivery(uow: UnitOfWork, command: dict[str, Any], *, courier: CourierAdapter) -> None:
-    """Withdraw a delivery before hand-over (the saga cancels only then); afterwards it is only logged."""
+    """Withdraw a delivery before hand-over; afterwards answer with the hand-over instead.
+
+    The saga waits for an answer either way (a cancelled order's stock and refund wait for it), and asks
+    again until it has one: a parcel already with the courier is answered with `shipment.shipped` (and
+    `shipment.delivered` once signed for) again, as when it happened.
+    """
     shipment = uow.session.scalar(
         select(Shipment).where(Shipment.fulfilment_id == command["fulfilment_id"]).with_for_update(of=Shipment)
     )
@@ -201,11 +206,15 @@ def cancel_delivery(uow: UnitOfWork, command: dict[str, Any], *, courier: Courie
         shipment.cancelled_at = now()
     if shipment.status != "cancelled":
         log.warning(
-            "cancel for fulfilment %s of %s ignored: the parcel is already %s",
+            "cancel for fulfilment %s of %s refused: the parcel is already %s",
             shipment.fulfilment_id,
             shipment.order,
             shipment.status,
         )
+        if shipment.shipped_at is not None:
+            uow.send("shipment.shipped", _progress(shipment, shipment.shipped_at, "handed over before the cancel"))
+        if shipment.delivered_at is not None:
+            uow.send("shipment.delivered", _progress(shipment, shipment.delivered_at, "delivered before the cancel"))
         return
     _cancelled(uow, shipment.order, shipment.fulfilment_id)
 

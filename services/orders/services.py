@@ -440,6 +440,8 @@ def stock_reserved(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -
             _note(order, f"{event['unit']} reserved after the order moved to {f.unit}: released there")
         _send_stray_release(uow, stray, settings)
         return
+    if f.status in (PACKED, SHIPPING, DELIVERED):
+        return  # a late copy: the stock was issued; a cancelled order's parcel waits for logistics or is gone
     if order.status == "cancelled" or f.status in (RELEASING, CANCELLED):
         _send_release(uow, f, "order cancelled", settings)
         return
@@ -519,10 +521,11 @@ def payment_captured(uow: UnitOfWork, event: dict[str, Any], settings: Settings)
     order = _lock(uow, event["order"])
     order.payment_deadline_at = None
     if order.status == "cancelled":
-        if order.payment_status not in ("refunded", "refunding"):
+        if order.payment_status not in ("captured", "refunded", "refunding"):
             order.payment_status = "captured"
-            _send_refund(uow, order, "order cancelled", settings)
-            _note(order, "payment arrived after the cancel: refund requested")
+            _note(order, "payment arrived after the cancel")
+        # Refunded as a cancel refunds: at once, or once logistics has withdrawn a packed parcel.
+        _refund_when_parcels_are_settled(uow, order, settings)
         return
     if order.payment_status == "captured":
         return
@@ -594,6 +597,8 @@ def shipment_booked(uow: UnitOfWork, event: dict[str, Any], settings: Settings) 
     order = _lock(uow, event["order"])
     f = _fulfilment(order, event["fulfilment_id"])
     if order.status == "cancelled":
+        if f.status in (SHIPPING, DELIVERED):
+            return  # a late copy: the parcel was handed over (`_handed_over_after_cancel`)
         # The booking overtook the cancel (arrange_delivery retried or redelivered after logistics had
         # already answered our cancel_delivery with "nothing booked"): a pickup now stands for a
         # cancelled order. Withdraw it again; logistics answers shipment.cancelled and stops there.
@@ -649,12 +654,21 @@ _NOTED = direct(
 
 
 def _handed_over_after_cancel(uow: UnitOfWork, order: _LockedOrder, f: _LockedFulfilment, what: str) -> None:
-    # The cancel and the courier crossed: the parcel was handed over before logistics heard of the
-    # cancel (orders had not heard of the hand-over either, so it accepted the cancel). The goods are
-    # gone while the stock was released and the refund sent; nothing here can undo that, but it must
-    # not pass silently as it used to: the timeline tells customer service, once per parcel and step.
+    """The cancel and the courier crossed: the parcel was handed over before logistics heard of the cancel
+    (orders had not heard of the hand-over either, so it accepted the cancel).
+
+    A packed parcel's stock and the order's refund wait for logistics' answer (see `_cancel`), so
+    nothing was given back yet: the goods left with the courier, their stock stays issued, and the
+    refund is held (the customer has the goods, or will). The fulfilment shows where the parcel is;
+    the timeline tells customer service, once per parcel and step, to recover it and refund by hand.
+    """
     _stop_withdrawing(uow.session, f)
+    if f.status in (PACKED, SHIPPING):
+        f.status = DELIVERED if what == "delivered" else SHIPPING
+        _done_waiting(f)
     event = f"parcel from {f.unit} {what} after the cancel: customer service alerted to recover it"
+    if order.payment_status == "captured":
+        event += "; the refund waits for it (refund by hand once it is back)"
     noted = any(e == event for _, e in order.notes) or (
         uow.session.execute(_NOTED, {"number": order.number, "event": event}).first() is not None
     )
@@ -668,11 +682,16 @@ def _how(event: dict[str, Any]) -> str:
     return f" (waybill {event['waybill']})" if event["waybill"] else f": {event['detail']}"
 
 
-def shipment_cancelled(uow: UnitOfWork, event: dict[str, Any]) -> None:
-    """Logistics withdrew a delivery the saga asked it to: noted, and no longer asked."""
+def shipment_cancelled(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
+    """Logistics withdrew a delivery the saga asked it to: no longer asked; a cancelled order's packed
+    parcel is now certain to stay here, so its stock goes back and, once no parcel is in doubt, the refund."""
     order = _lock(uow, event["order"])
-    _stop_withdrawing(uow.session, _fulfilment(order, event["fulfilment_id"]))
+    f = _fulfilment(order, event["fulfilment_id"])
+    _stop_withdrawing(uow.session, f)
     _note(order, "delivery withdrawn")
+    if order.status == "cancelled" and f.status == PACKED:
+        _send_release(uow, f, order.cancel_reason or "order cancelled", settings)
+        _refund_when_parcels_are_settled(uow, order, settings)
 
 
 def shipment_noted(uow: UnitOfWork, event: dict[str, Any], what: str) -> None:
@@ -701,14 +720,34 @@ def _cancel(uow: UnitOfWork, order: _LockedOrder, reason: str, settings: Setting
     _note(order, f"cancelled: {reason}")
     for f in order.fulfilments:
         if f.status == PACKED:
+            # A packed parcel may be handed to a courier at any moment, before logistics hears of the
+            # cancel: its stock goes back, and the refund goes out, only once logistics has withdrawn
+            # it (`shipment_cancelled`). If it was handed over instead, both stay (`_handed_over_after_cancel`).
             _withdraw_delivery(uow, order, f, settings)
-        if f.status in (RESERVING, RESERVED, AWAITING_STOCK, PACKING, PACKED):
+        elif f.status in (RESERVING, RESERVED, AWAITING_STOCK, PACKING):
             _send_release(uow, f, reason, settings)
     if refund and order.payment_status == "captured":
-        _send_refund(uow, order, reason, settings)
-        _note(order, "refund requested")
+        _refund_when_parcels_are_settled(uow, order, settings)
     elif refund and order.payment_status in ("pending", "cod"):
         uow.send("billing.refund_payment", {"order": order.number, "reason": reason})
+
+
+def _refund_when_parcels_are_settled(uow: UnitOfWork, order: _LockedOrder, settings: Settings) -> None:
+    """Refund a cancelled order's captured payment, unless a packed parcel's withdrawal is still unanswered
+    (the refund waits: `shipment_cancelled` calls this again) or a parcel was handed over (it stays held)."""
+    if order.payment_status != "captured":
+        return  # refunding or refunded already, or never captured
+    if any(f.status == PACKED for f in order.fulfilments):
+        if not any(e == _REFUND_WAITS for _, e in order.notes):
+            _note(order, _REFUND_WAITS)
+        return
+    if any(f.status in (SHIPPING, DELIVERED) for f in order.fulfilments):
+        return  # the goods are with the courier or the customer: customer service recovers them first
+    _send_refund(uow, order, order.cancel_reason or "order cancelled", settings)
+    _note(order, "refund requested")
+
+
+_REFUND_WAITS = "refund waits for logistics to withdraw the packed parcel(s)"
 
 
 def _send_refund(uow: UnitOfWork, order: _LockedOrder, reason: str, settings: Settings) -> None:

@@ -93,7 +93,7 @@ def handle_shipment_tracked(uow, payload):
 
 @runtime.handles("shipment.cancelled")
 def handle_shipment_cancelled(uow, payload):
-    services.shipment_cancelled(uow, payload)
+    services.shipment_cancelled(uow, payload, runtime.settings)
 
 
 @runtime.periodic("orders.sweep_deadlines")

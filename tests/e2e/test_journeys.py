@@ -144,6 +144,33 @@ def test_a_cancelled_paid_order_is_refunded_and_its_stock_released(mall, sku_pre
     assert available(mall, product["id"]) == 3
 
 
+def test_a_packed_order_cancelled_is_refunded_once_logistics_has_withdrawn_its_parcel(mall, sku_prefix):
+    unit = mall.unit(f"DS-{sku_prefix}", auto_pack=True)
+    product = mall.product(f"SCARF-{sku_prefix}", "30.00", unit)
+    mall.stock_in(unit, product["sku"], 2)
+    token, _ = mall.customer("100.00")
+    _, placed = mall.place(token, [(product["sku"], 1)])
+    number = placed["number"]
+    mall.wait_for(number, token, "ready_to_ship")  # packed; its local delivery waits for the next batch
+    assert wallet(mall, token) == "70.00" and available(mall, product["id"]) == 1
+    status, _ = mall.call("POST", f"/api/orders/{number}/cancel", {}, token)
+    assert status == 202
+    for _ in range(150):
+        order = mall.order(number, token)
+        if order["payment"]["status"] == "refunded" and available(mall, product["id"]) == 2:
+            break
+        import time
+
+        time.sleep(0.2)
+    events = [e["event"] for e in order["timeline"]]
+    # The stock and the money came back only after logistics withdrew the parcel from the batch.
+    withdrawn = events.index("delivery withdrawn")
+    assert events.index("refund waits for logistics to withdraw the packed parcel(s)") < withdrawn
+    assert withdrawn < events.index("refund requested")
+    assert order["status"] == "cancelled" and order["payment"]["status"] == "refunded"
+    assert wallet(mall, token) == "100.00" and available(mall, product["id"]) == 2
+
+
 def test_a_balance_too_small_cancels_the_order_and_charges_nothing(mall, sku_prefix):
     unit = mall.unit(f"DS-{sku_prefix}")
     product = mall.product(f"SUIT-{sku_prefix}", "1280.00", unit)

@@ -126,12 +126,20 @@ def test_a_booked_courier_pickup_is_withdrawn_at_the_courier_once(logistics, cli
     assert len(payloads(logistics, "shipment.cancelled")) == 2  # asked twice, answered twice
 
 
-def test_a_parcel_already_handed_over_is_not_cancelled(logistics, client):
+def test_a_parcel_already_handed_over_is_not_cancelled_and_the_answer_says_so(logistics, client):
     delivery = ready_delivery(logistics, client)
     client.post(f"/internal/deliveries/{delivery}/picked-up", json={"signature": "Li Wei", "courier": "li.wei"})
+    [picked_up] = payloads(logistics, "shipment.shipped")
     assert deliver(logistics, "logistics.cancel_delivery", {"order": "M100001", "fulfilment_id": 1}) == "handled"
     assert shipment(client)["status"] == "picked_up"
     assert payloads(logistics, "shipment.cancelled") == []
+    # The saga waits for an answer (the order's stock and refund depend on it): the hand-over, again.
+    again = payloads(logistics, "shipment.shipped")[1]
+    assert again == picked_up | {"detail": "handed over before the cancel"}
+    client.post(f"/internal/deliveries/{delivery}/delivered", json={"signed_by": "Li Ming", "courier": "li.wei"})
+    deliver(logistics, "logistics.cancel_delivery", {"order": "M100001", "fulfilment_id": 1})
+    assert len(payloads(logistics, "shipment.shipped")) == 3
+    assert payloads(logistics, "shipment.delivered")[-1]["detail"] == "delivered before the cancel"
 
 
 def test_cancelling_a_delivery_never_arranged_still_answers_cancelled(logistics):

@@ -223,6 +223,87 @@ def test_a_withdrawal_logistics_never_confirms_is_asked_for_again(orders, client
     assert "delivery withdrawn" in [e["event"] for e in order_view(client)["timeline"]]
 
 
+def test_a_cancel_after_packing_gives_the_stock_and_money_back_once_logistics_has_withdrawn_the_parcel(orders, client):
+    fid = packed_then_cancelled(orders, client)
+    # The parcel could be handed to a courier before logistics hears of the cancel: nothing goes back yet.
+    assert payloads(orders, "stores.release_stock") == [] and payloads(orders, "billing.refund_payment") == []
+    view = order_view(client)
+    assert view["status"] == "cancelled" and view["payment"]["status"] == "captured"
+    assert "refund waits for logistics to withdraw the packed parcel(s)" in [e["event"] for e in view["timeline"]]
+    reply(orders, "shipment.cancelled", fulfilment_id=fid)
+    reply(orders, "shipment.cancelled", fulfilment_id=fid)  # answered twice: released and refunded once
+    assert payloads(orders, "stores.release_stock") == [
+        {
+            "order": "M20261124AAAAAA",
+            "fulfilment_id": fid,
+            "unit": "DS-COSMETICS",
+            "reason": "cancelled by the customer",
+        }
+    ]
+    assert [p["order"] for p in payloads(orders, "billing.refund_payment")] == ["M20261124AAAAAA"]
+    reply(orders, "stock.released", fulfilment_id=fid, unit="DS-COSMETICS")
+    reply(orders, "payment.refunded", amount_cents=2500)
+    view = order_view(client)
+    assert view["fulfilments"][0]["status"] == "cancelled" and view["payment"]["status"] == "refunded"
+
+
+def test_a_late_copy_of_the_payment_does_not_refund_before_the_parcel_is_withdrawn(orders, client):
+    """Found by the saga's state machine: payment.captured again (a new id) took the refund's old path."""
+    fid = packed_then_cancelled(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    assert payloads(orders, "billing.refund_payment") == []
+    reply(orders, "shipment.cancelled", fulfilment_id=fid)
+    assert len(payloads(orders, "billing.refund_payment")) == 1
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    assert len(payloads(orders, "billing.refund_payment")) == 1
+
+
+def test_a_late_copy_of_the_reservation_does_not_release_a_parcel_being_withdrawn_or_gone(orders, client):
+    """Found by the saga's state machine: stock.reserved again (a new id) released a handed-over parcel's stock."""
+    fid = packed_then_cancelled(orders, client)
+    reply(orders, "stock.reserved", fulfilment_id=fid, unit="DS-COSMETICS")
+    assert payloads(orders, "stores.release_stock") == []
+    progress = {"fulfilment_id": fid, "waybill": None, "at": "2026-11-24T11:00:00+08:00", "detail": "picked up"}
+    reply(orders, "shipment.shipped", **progress)
+    reply(orders, "stock.reserved", fulfilment_id=fid, unit="DS-COSMETICS")
+    assert payloads(orders, "stores.release_stock") == []
+    assert order_view(client)["fulfilments"][0]["status"] == "shipping"
+
+
+def test_the_refund_waits_for_the_packed_parcel_while_the_unpacked_one_is_released_at_once(orders, client):
+    place(orders, LIPSTICK, TV, address=GUILIN)
+    reserve_all(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=2500 + 329900)
+    ids = fulfilment_ids(client)
+    packed = {"slip_no": "XS-1", "packed_at": "2026-11-24T10:00:00+08:00"}
+    reply(orders, "parcel.packed", fulfilment_id=ids["DS-COSMETICS"], unit="DS-COSMETICS", **packed)
+    assert client.post("/internal/orders/M20261124AAAAAA/cancel", json={}).status_code == 202
+    # The television was still being packed: its task is cancelled and its stock released at once.
+    assert [p["unit"] for p in payloads(orders, "stores.release_stock")] == ["EL-WAREHOUSE"]
+    assert payloads(orders, "billing.refund_payment") == []
+    reply(orders, "shipment.cancelled", fulfilment_id=ids["DS-COSMETICS"])
+    assert [p["unit"] for p in payloads(orders, "stores.release_stock")] == ["EL-WAREHOUSE", "DS-COSMETICS"]
+    assert len(payloads(orders, "billing.refund_payment")) == 1
+
+
+def test_a_parcel_handed_over_after_the_cancel_keeps_its_stock_issued_and_the_refund_held(orders, client):
+    fid = packed_then_cancelled(orders, client)
+    progress = {"fulfilment_id": fid, "waybill": None, "at": "2026-11-24T11:00:00+08:00", "detail": "picked up"}
+    reply(orders, "shipment.shipped", **progress)
+    sweep_after(orders, 100)
+    # The goods left with the courier: giving their stock back would sell them twice, refunding them
+    # would give them away. Customer service recovers the parcel and refunds by hand.
+    assert payloads(orders, "stores.release_stock") == [] and payloads(orders, "billing.refund_payment") == []
+    view = order_view(client)
+    assert view["status"] == "cancelled" and view["payment"]["status"] == "captured"
+    assert view["fulfilments"][0]["status"] == "shipping"
+    alert = "parcel from DS-COSMETICS shipped after the cancel: customer service alerted to recover it; "
+    assert alert + "the refund waits for it (refund by hand once it is back)" in [e["event"] for e in view["timeline"]]
+    reply(orders, "shipment.delivered", **(progress | {"detail": "signed for"}))
+    assert order_view(client)["fulfilments"][0]["status"] == "delivered"
+    assert payloads(orders, "billing.refund_payment") == []
+
+
 def test_a_parcel_handed_over_after_the_cancel_is_not_withdrawn_again(orders, client):
     fid = packed_then_cancelled(orders, client)
     progress = {"fulfilment_id": fid, "waybill": None, "at": "2026-11-24T11:00:00+08:00", "detail": "picked up"}
