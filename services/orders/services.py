@@ -260,6 +260,8 @@ def _send_stray_release(uow: UnitOfWork, stray: StrayHold, settings: Settings) -
 
 def _withdraw_delivery(uow: UnitOfWork, order: _LockedOrder, f: _LockedFulfilment, settings: Settings) -> None:
     """Ask logistics to withdraw a fulfilment's delivery, and wait for its answer (see Withdrawal)."""
+    if f.waiting_for == "logistics.arrange_delivery":
+        _done_waiting(f)  # the Withdrawal's own deadline takes over: booking it is no longer wanted
     withdrawal = uow.session.get(Withdrawal, f.id)
     if withdrawal is None:
         withdrawal = Withdrawal(fulfilment_id=f.id, order_number=order.number, attempts=0)
@@ -669,11 +671,7 @@ def _handed_over_after_cancel(uow: UnitOfWork, order: _LockedOrder, f: _LockedFu
     event = f"parcel from {f.unit} {what} after the cancel: customer service alerted to recover it"
     if order.payment_status == "captured":
         event += "; the refund waits for it (refund by hand once it is back)"
-    noted = any(e == event for _, e in order.notes) or (
-        uow.session.execute(_NOTED, {"number": order.number, "event": event}).first() is not None
-    )
-    if not noted:
-        _note(order, event)
+    _note_once(uow, order, event)
 
 
 def _how(event: dict[str, Any]) -> str:
@@ -726,28 +724,41 @@ def _cancel(uow: UnitOfWork, order: _LockedOrder, reason: str, settings: Setting
             _withdraw_delivery(uow, order, f, settings)
         elif f.status in (RESERVING, RESERVED, AWAITING_STOCK, PACKING):
             _send_release(uow, f, reason, settings)
-    if refund and order.payment_status == "captured":
+    if refund and order.payment_status in ("captured", "cod"):
         _refund_when_parcels_are_settled(uow, order, settings)
-    elif refund and order.payment_status in ("pending", "cod"):
+    elif refund and order.payment_status == "pending":
         uow.send("billing.refund_payment", {"order": order.number, "reason": reason})
 
 
 def _refund_when_parcels_are_settled(uow: UnitOfWork, order: _LockedOrder, settings: Settings) -> None:
-    """Refund a cancelled order's captured payment, unless a packed parcel's withdrawal is still unanswered
-    (the refund waits: `shipment_cancelled` calls this again) or a parcel was handed over (it stays held)."""
-    if order.payment_status != "captured":
-        return  # refunding or refunded already, or never captured
+    """Refund a cancelled order's captured payment (or void its cash on delivery), unless a packed parcel's
+    withdrawal is still unanswered (it waits: `shipment_cancelled` calls this again) or a parcel was
+    handed over (then it stays: the customer has the goods, or pays for them at the door)."""
+    if order.payment_status not in ("captured", "cod"):
+        return  # refunding or refunded already, never captured, or failed
     if any(f.status == PACKED for f in order.fulfilments):
-        if not any(e == _REFUND_WAITS for _, e in order.notes):
-            _note(order, _REFUND_WAITS)
+        _note_once(uow, order, _REFUND_WAITS)
         return
     if any(f.status in (SHIPPING, DELIVERED) for f in order.fulfilments):
         return  # the goods are with the courier or the customer: customer service recovers them first
-    _send_refund(uow, order, order.cancel_reason or "order cancelled", settings)
+    reason = order.cancel_reason or "order cancelled"
+    if order.payment_status == "cod":
+        uow.send("billing.refund_payment", {"order": order.number, "reason": reason})  # no cash to collect
+        return
+    _send_refund(uow, order, reason, settings)
     _note(order, "refund requested")
 
 
 _REFUND_WAITS = "refund waits for logistics to withdraw the packed parcel(s)"
+
+
+def _note_once(uow: UnitOfWork, order: _LockedOrder, event: str) -> None:
+    """A timeline line the order gets once, however often the step that writes it runs."""
+    noted = any(e == event for _, e in order.notes) or (
+        uow.session.execute(_NOTED, {"number": order.number, "event": event}).first() is not None
+    )
+    if not noted:
+        _note(order, event)
 
 
 def _send_refund(uow: UnitOfWork, order: _LockedOrder, reason: str, settings: Settings) -> None:

@@ -270,6 +270,64 @@ def test_a_late_copy_of_the_reservation_does_not_release_a_parcel_being_withdraw
     assert order_view(client)["fulfilments"][0]["status"] == "shipping"
 
 
+def test_a_cancel_between_packing_and_booking_no_longer_waits_for_the_booking(orders, client):
+    """Found in review: the saga kept asking logistics to book a cancelled order's parcel, and alerted."""
+    place(orders)
+    reserve_all(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    fid = fulfilment_ids(client)["DS-COSMETICS"]
+    packed = {"slip_no": "XS-1", "packed_at": "2026-11-24T10:00:00+08:00"}
+    reply(orders, "parcel.packed", fulfilment_id=fid, unit="DS-COSMETICS", **packed)
+    assert client.post("/internal/orders/M20261124AAAAAA/cancel", json={}).status_code == 202
+    for deadlines in (1.5, 5, 12):
+        sweep_after(orders, deadlines)
+    assert len(payloads(orders, "logistics.arrange_delivery")) == 1
+    assert not any("has not answered" in e["event"] for e in order_view(client)["timeline"])
+    # Waiting for the withdrawal instead: asked again until answered, and the answer settles it.
+    assert len(payloads(orders, "logistics.cancel_delivery")) > 1
+    reply(orders, "shipment.cancelled", fulfilment_id=fid)
+    assert len(payloads(orders, "billing.refund_payment")) == 1
+
+
+def test_the_refund_waits_once_in_the_timeline_however_often_it_is_asked(orders, client):
+    fid = packed_then_cancelled(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    events = [e["event"] for e in order_view(client)["timeline"]]
+    assert events.count("refund waits for logistics to withdraw the packed parcel(s)") == 1
+    reply(orders, "shipment.cancelled", fulfilment_id=fid)
+    assert len(payloads(orders, "billing.refund_payment")) == 1
+
+
+def cod_packed_then_cancelled(orders, client):
+    place(orders, method="cod")
+    reserve_all(orders, client)
+    reply(orders, "payment.pending", method="cod")
+    assert client.post("/internal/orders/M20261124AAAAAA/check").status_code == 200
+    fid = fulfilment_ids(client)["DS-COSMETICS"]
+    packed = {"slip_no": "XS-1", "packed_at": "2026-11-24T10:00:00+08:00"}
+    reply(orders, "parcel.packed", fulfilment_id=fid, unit="DS-COSMETICS", **packed)
+    reply(orders, "shipment.booked", fulfilment_id=fid, delivery="local", waybill=None, carrier=None)
+    assert client.post("/internal/orders/M20261124AAAAAA/cancel", json={}).status_code == 202
+    return fid
+
+
+def test_a_cash_on_delivery_order_cancelled_after_packing_is_voided_once_its_parcel_is_withdrawn(orders, client):
+    """Found in review: the cash to collect was voided at once, while the courier might still collect it."""
+    fid = cod_packed_then_cancelled(orders, client)
+    assert payloads(orders, "billing.refund_payment") == []
+    reply(orders, "shipment.cancelled", fulfilment_id=fid)
+    assert [p["order"] for p in payloads(orders, "billing.refund_payment")] == ["M20261124AAAAAA"]
+
+
+def test_a_cash_on_delivery_parcel_that_left_anyway_keeps_its_cash_to_collect(orders, client):
+    fid = cod_packed_then_cancelled(orders, client)
+    progress = {"fulfilment_id": fid, "waybill": None, "at": "2026-11-24T11:00:00+08:00", "detail": "picked up"}
+    reply(orders, "shipment.shipped", **progress)
+    assert payloads(orders, "billing.refund_payment") == []
+    assert order_view(client)["payment"]["status"] == "cod"
+
+
 def test_the_refund_waits_for_the_packed_parcel_while_the_unpacked_one_is_released_at_once(orders, client):
     place(orders, LIPSTICK, TV, address=GUILIN)
     reserve_all(orders, client)
