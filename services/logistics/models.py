@@ -14,9 +14,6 @@ from shared.messaging import messaging_tables
 Base = declarative_base()
 messaging = messaging_tables(Base.metadata)
 
-#: Statuses before the parcel leaves the mall's hands: the saga may still cancel these.
-BEFORE_HAND_OVER = ("awaiting_batch", "ready", "booked")
-
 
 class Batch(Base):
     """One of the day's local delivery runs ("B20261124-1"): open while parcels join it, closed at the cut-off."""
@@ -65,6 +62,21 @@ class Shipment(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     batch: Mapped[Batch | None] = relationship(lazy="joined")
+
+
+class WithdrawnBeforeBooking(Base):
+    """A fulfilment whose delivery the saga withdrew before logistics had booked it.
+
+    The cancel and the booking command can cross (a booking retried after the courier failed to
+    answer, say): the cancel answers "cancelled" at once, and this row makes the booking that comes
+    after it answer the same instead of booking a pickup for a cancelled order.
+    """
+
+    __tablename__ = "withdrawn_before_booking"
+
+    fulfilment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order: Mapped[str] = mapped_column(String(32))
+    withdrawn_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class TrackingEvent(Base):

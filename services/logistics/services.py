@@ -24,7 +24,7 @@ from shared.money import format_cents, rate_of
 from shared.web import ApiError, not_found
 
 from .couriers import CourierAdapter
-from .models import BEFORE_HAND_OVER, Batch, Shipment, TrackingEvent
+from .models import Batch, Shipment, TrackingEvent, WithdrawnBeforeBooking
 
 log = logging.getLogger("mall.logistics")
 
@@ -151,6 +151,10 @@ def arrange_delivery(
     if existing is not None:
         _reply(uow, existing._asdict())
         return
+    if session.get(WithdrawnBeforeBooking, command["fulfilment_id"]) is not None:
+        # The saga withdrew this delivery before it reached us (the cancel overtook the booking): book nothing.
+        _cancelled(uow, command["order"], command["fulfilment_id"])
+        return
     shipment = {
         "order": command["order"],
         "fulfilment_id": command["fulfilment_id"],
@@ -195,11 +199,20 @@ def cancel_delivery(uow: UnitOfWork, command: dict[str, Any], *, courier: Courie
         select(Shipment).where(Shipment.fulfilment_id == command["fulfilment_id"]).with_for_update(of=Shipment)
     )
     if shipment is None:
-        # Nothing was booked: the answer the saga waits for is still "cancelled".
+        # Nothing was booked: the answer the saga waits for is still "cancelled", and a booking that
+        # arrives after this cancel must not book (WithdrawnBeforeBooking).
         log.info("cancel for fulfilment %s of %s: nothing was booked", command["fulfilment_id"], command["order"])
+        if uow.session.get(WithdrawnBeforeBooking, command["fulfilment_id"]) is None:
+            uow.session.add(
+                WithdrawnBeforeBooking(
+                    fulfilment_id=command["fulfilment_id"], order=command["order"], withdrawn_at=now()
+                )
+            )
         _cancelled(uow, command["order"], command["fulfilment_id"])
         return
-    if shipment.status in BEFORE_HAND_OVER:
+    if shipment.status != "cancelled" and shipment.shipped_at is None:
+        # Not handed over yet: waiting for a batch or a pickup, or a problem the courier reported before
+        # pickup. Withdrawn (at the courier too).
         if shipment.waybill:
             courier.cancel(shipment.waybill)
         shipment.status = "cancelled"

@@ -147,6 +147,31 @@ def test_cancelling_a_delivery_never_arranged_still_answers_cancelled(logistics)
     assert payloads(logistics, "shipment.cancelled") == [{"order": "M100001", "fulfilment_id": 5}]
 
 
+def test_a_booking_that_comes_after_its_cancel_books_nothing(logistics, client, courier):
+    """Found in review: the cancel overtook a booking (retried after the courier failed), which then booked
+    a pickup for the cancelled order; the courier could take the parcel before the saga withdrew it again."""
+    deliver(logistics, "logistics.cancel_delivery", {"order": "M100001", "fulfilment_id": 1})
+    deliver(logistics, "logistics.cancel_delivery", {"order": "M100001", "fulfilment_id": 1})
+    deliver(logistics, "logistics.arrange_delivery", arrange(1, "courier"))
+    assert client.get("/internal/shipments/M100001").json == {"items": []}
+    assert payloads(logistics, "shipment.booked") == []  # and no waybill was asked of the courier
+    assert len(payloads(logistics, "shipment.cancelled")) == 3
+
+
+def test_a_problem_the_courier_reported_before_pickup_does_not_stop_a_withdrawal(logistics, client, courier):
+    """Found in review: such a parcel was neither withdrawn nor answered, and the saga asked for ever."""
+    from services.logistics import services
+    from services.logistics.models import Shipment
+
+    deliver(logistics, "logistics.arrange_delivery", arrange(1, "courier"))
+    waybill = shipment(client)["waybill"]
+    with logistics.db.session() as session, session.begin():  # as a tracking report of state 2 leaves it
+        session.scalar(services.select(Shipment).where(Shipment.waybill == waybill)).status = "problem"
+    deliver(logistics, "logistics.cancel_delivery", {"order": "M100001", "fulfilment_id": 1})
+    assert shipment(client)["status"] == "cancelled" and courier.cancelled == [waybill]
+    assert payloads(logistics, "shipment.cancelled") == [{"order": "M100001", "fulfilment_id": 1}]
+
+
 def test_an_arrangement_sent_again_after_cancelling_answers_cancelled(logistics):
     deliver(logistics, "logistics.arrange_delivery", arrange(1))
     deliver(logistics, "logistics.cancel_delivery", {"order": "M100001", "fulfilment_id": 1})

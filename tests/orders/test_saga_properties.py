@@ -299,7 +299,8 @@ class Sim:
 
     def cancel_delivery(self, p: dict[str, Any]) -> None:
         s = self.shipments.get(p["fulfilment_id"])
-        if s is None:
+        if s is None:  # withdrawn before it was booked: a booking that comes later books nothing
+            self.shipments[p["fulfilment_id"]] = {"order": p["order"], "status": "cancelled", "waybill": None}
             self.reply("shipment.cancelled", {"order": p["order"], "fulfilment_id": p["fulfilment_id"]})
             return
         if s["status"] in BEFORE_HAND_OVER:
