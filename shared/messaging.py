@@ -9,7 +9,7 @@
 - A message that is not a valid envelope, or keeps failing after bounded retries, goes to the
   `dead_letters` table; `mall dlq list|replay` inspects and re-sends it.
 - `prune` deletes published outbox rows and inbox rows older than the retention (14 days by default):
-  every process that sweeps the outbox prunes a little every hour, and `mall prune` catches up.
+  every process that sweeps the outbox prunes for up to two seconds a minute; `mall prune` catches up.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import logging
 import random
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -407,7 +408,7 @@ def prune(
     tables: MessagingTables,
     before: datetime,
     *,
-    most_batches: int | None = None,
+    seconds: float | None = None,
     progress: Callable[[str, int], None] | None = None,
 ) -> dict[str, int]:
     """Delete the outbox rows published before `before` and the inbox rows received before it.
@@ -419,8 +420,9 @@ def prune(
 
     Each batch is a transaction of its own that deletes up to PRUNE_BATCH rows, locked with SKIP
     LOCKED on PostgreSQL, so that every process of a service may prune at once, each taking other
-    rows. `most_batches` bounds the work of one call (the sweeper's hourly slice); `progress(table,
-    deleted so far)` is called after each batch. Returns the rows deleted per table.
+    rows. The two tables take turns, a batch each, until neither has expired rows left or, with
+    `seconds`, that time has passed (each table still gets one batch a call): the sweeper's slice.
+    `progress(table, deleted so far)` is called after each batch. Returns the rows deleted per table.
     """
     outbox, inbox = tables.outbox, tables.inbox
     expired = {
@@ -428,18 +430,21 @@ def prune(
         "inbox": (inbox, inbox.c.message_id, [inbox.c.received_at < before]),
     }
     deleted = dict.fromkeys(expired, 0)
-    batches = 0
-    for name, (table, key, conditions) in expired.items():
-        while most_batches is None or batches < most_batches:
+    left = list(expired)
+    until = None if seconds is None else time.monotonic() + seconds
+    while left:
+        for name in list(left):
+            table, key, conditions = expired[name]
             with db.session() as session, session.begin():
                 chosen = select(key).where(*conditions).limit(PRUNE_BATCH)
                 if session.bind.dialect.name == "postgresql":
                     chosen = chosen.with_for_update(skip_locked=True)
                 count = session.execute(delete(table).where(key.in_(chosen.scalar_subquery()))).rowcount
-            batches += 1
             deleted[name] += count
             if progress is not None:
                 progress(name, deleted[name])
             if count < PRUNE_BATCH:
-                break
+                left.remove(name)
+        if until is not None and time.monotonic() >= until:
+            break
     return deleted

@@ -83,19 +83,20 @@ def test_it_deletes_in_batches_and_reports_each(billing):
         "outbox": PRUNE_BATCH + 10,
         "inbox": PRUNE_BATCH,
     }
-    assert seen == [
+    assert seen == [  # the tables take turns
         ("outbox", PRUNE_BATCH),
-        ("outbox", PRUNE_BATCH + 10),
         ("inbox", PRUNE_BATCH),
+        ("outbox", PRUNE_BATCH + 10),
         ("inbox", PRUNE_BATCH),  # a full batch may be the last: one more finds nothing
     ]
 
 
-def test_a_slice_stops_after_its_batches_and_the_next_goes_on(billing):
-    add_messages(billing, 30 * DAY, outbox=2 * PRUNE_BATCH + 5, inbox=3)
-    assert billing.prune_messages(most_batches=1) == {"outbox": PRUNE_BATCH, "inbox": 0}
-    assert billing.prune_messages(most_batches=2) == {"outbox": PRUNE_BATCH + 5, "inbox": 0}
-    assert billing.prune_messages(most_batches=2) == {"outbox": 0, "inbox": 3}
+def test_a_slice_stops_when_its_time_is_up_and_the_next_goes_on_each_table_taking_turns(billing):
+    add_messages(billing, 30 * DAY, outbox=2 * PRUNE_BATCH + 5, inbox=PRUNE_BATCH + 3)
+    # No time at all: still a batch of each table, so that neither waits for the other to be done.
+    assert billing.prune_messages(seconds=0) == {"outbox": PRUNE_BATCH, "inbox": PRUNE_BATCH}
+    assert billing.prune_messages(seconds=0) == {"outbox": PRUNE_BATCH, "inbox": 3}
+    assert billing.prune_messages(seconds=0) == {"outbox": 5, "inbox": 0}
     assert counts(billing) == (0, 0, 0)
 
 
@@ -142,17 +143,17 @@ def test_a_retention_under_a_day_is_refused(monkeypatch, capsys):
     assert "at least 1" in capsys.readouterr().err
 
 
-def test_the_outbox_sweeper_prunes_a_slice_once_an_hour(billing, monkeypatch):
+def test_the_outbox_sweeper_prunes_a_slice_once_a_minute(billing, monkeypatch):
     from shared import runtime as runtime_module
 
-    monkeypatch.setattr(runtime_module, "PRUNE_BATCHES_AN_HOUR", 1)
+    monkeypatch.setattr(runtime_module, "PRUNE_SECONDS", 0)
     add_messages(billing, 30 * DAY, outbox=PRUNE_BATCH + 1, inbox=1)
     billing.next_prune_at = 0.0  # due
     billing.sweep_once()
-    assert counts(billing) == (1, 0, 1)  # one batch of the hour's slice
-    assert billing.next_prune_at > time.monotonic() + 3000
-    billing.sweep_once()  # not due again for an hour
-    assert counts(billing) == (1, 0, 1)
+    assert counts(billing) == (1, 0, 0)  # the slice's time was up after a batch of each table
+    assert billing.next_prune_at > time.monotonic() + 50
+    billing.sweep_once()  # not due again for a minute
+    assert counts(billing) == (1, 0, 0)
     billing.next_prune_at = 0.0
     billing.sweep_once()
-    assert counts(billing) == (0, 0, 1)
+    assert counts(billing) == (0, 0, 0)
