@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 
 import pytest
 
@@ -40,6 +41,17 @@ def wallet(mall, token) -> str:
 
 def available(mall, product_id: int) -> int:
     return mall.ok("GET", f"/api/products/{product_id}")["availability"]["available"]
+
+
+def refunded_and_back_in_stock(mall, number: str, token: str, product_id: int, stock: int, seconds: float = 30) -> dict:
+    """The order once its payment is refunded and the product's stock is back to `stock` (or at the deadline)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        order = mall.order(number, token)
+        settled = order["payment"]["status"] == "refunded" and available(mall, product_id) == stock
+        if settled or time.monotonic() > deadline:
+            return order
+        time.sleep(0.2)
 
 
 def test_a_local_order_goes_from_placed_to_completed(mall, sku_prefix):
@@ -91,8 +103,6 @@ def test_an_out_of_town_order_is_moved_by_kuaidi100_pushes(mall, sku_prefix):
         f = mall.order(number, token)["fulfilments"][0]
         if f["waybill"]:
             break
-        import time
-
         time.sleep(0.2)
     waybill = f["waybill"]
     assert waybill
@@ -131,14 +141,8 @@ def test_a_cancelled_paid_order_is_refunded_and_its_stock_released(mall, sku_pre
     assert available(mall, product["id"]) == 1
     status, _ = mall.call("POST", f"/api/orders/{number}/cancel", {}, token)
     assert status == 202
-    order = mall.wait_for(number, token, "cancelled")
-    for _ in range(100):
-        order = mall.order(number, token)
-        if order["payment"]["status"] == "refunded" and available(mall, product["id"]) == 3:
-            break
-        import time
-
-        time.sleep(0.2)
+    mall.wait_for(number, token, "cancelled")
+    order = refunded_and_back_in_stock(mall, number, token, product["id"], 3)
     assert order["payment"]["status"] == "refunded"
     assert wallet(mall, token) == "100.00"
     assert available(mall, product["id"]) == 3
@@ -155,13 +159,7 @@ def test_a_packed_order_cancelled_is_refunded_once_logistics_has_withdrawn_its_p
     assert wallet(mall, token) == "70.00" and available(mall, product["id"]) == 1
     status, _ = mall.call("POST", f"/api/orders/{number}/cancel", {}, token)
     assert status == 202
-    for _ in range(150):
-        order = mall.order(number, token)
-        if order["payment"]["status"] == "refunded" and available(mall, product["id"]) == 2:
-            break
-        import time
-
-        time.sleep(0.2)
+    order = refunded_and_back_in_stock(mall, number, token, product["id"], 2)
     events = [e["event"] for e in order["timeline"]]
     # The stock and the money came back only after logistics withdrew the parcel from the batch.
     withdrawn = events.index("delivery withdrawn")
@@ -183,8 +181,6 @@ def test_a_balance_too_small_cancels_the_order_and_charges_nothing(mall, sku_pre
     for _ in range(100):
         if available(mall, product["id"]) == 2:
             break
-        import time
-
         time.sleep(0.2)
     assert available(mall, product["id"]) == 2
 

@@ -191,10 +191,14 @@ def test_an_order_handed_over_cannot_be_cancelled(orders, client):
     assert response.status_code == 409 and response.json["error"]["code"] == "not_cancellable"
 
 
-def packed_then_cancelled(orders, client):
-    place(orders)
+def packed_then_cancelled(orders, client, method="balance"):
+    place(orders, method=method)
     reserve_all(orders, client)
-    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    if method == "cod":
+        reply(orders, "payment.pending", method="cod")
+        assert client.post("/internal/orders/M20261124AAAAAA/check").status_code == 200
+    else:
+        reply(orders, "payment.captured", method="balance", amount_cents=2500)
     fid = fulfilment_ids(client)["DS-COSMETICS"]
     packed = {"slip_no": "XS-1", "packed_at": "2026-11-24T10:00:00+08:00"}
     reply(orders, "parcel.packed", fulfilment_id=fid, unit="DS-COSMETICS", **packed)
@@ -299,29 +303,16 @@ def test_the_refund_waits_once_in_the_timeline_however_often_it_is_asked(orders,
     assert len(payloads(orders, "billing.refund_payment")) == 1
 
 
-def cod_packed_then_cancelled(orders, client):
-    place(orders, method="cod")
-    reserve_all(orders, client)
-    reply(orders, "payment.pending", method="cod")
-    assert client.post("/internal/orders/M20261124AAAAAA/check").status_code == 200
-    fid = fulfilment_ids(client)["DS-COSMETICS"]
-    packed = {"slip_no": "XS-1", "packed_at": "2026-11-24T10:00:00+08:00"}
-    reply(orders, "parcel.packed", fulfilment_id=fid, unit="DS-COSMETICS", **packed)
-    reply(orders, "shipment.booked", fulfilment_id=fid, delivery="local", waybill=None, carrier=None)
-    assert client.post("/internal/orders/M20261124AAAAAA/cancel", json={}).status_code == 202
-    return fid
-
-
 def test_a_cash_on_delivery_order_cancelled_after_packing_is_voided_once_its_parcel_is_withdrawn(orders, client):
     """Found in review: the cash to collect was voided at once, while the courier might still collect it."""
-    fid = cod_packed_then_cancelled(orders, client)
+    fid = packed_then_cancelled(orders, client, method="cod")
     assert payloads(orders, "billing.refund_payment") == []
     reply(orders, "shipment.cancelled", fulfilment_id=fid)
     assert [p["order"] for p in payloads(orders, "billing.refund_payment")] == ["M20261124AAAAAA"]
 
 
 def test_a_cash_on_delivery_parcel_that_left_anyway_keeps_its_cash_to_collect(orders, client):
-    fid = cod_packed_then_cancelled(orders, client)
+    fid = packed_then_cancelled(orders, client, method="cod")
     progress = {"fulfilment_id": fid, "waybill": None, "at": "2026-11-24T11:00:00+08:00", "detail": "picked up"}
     reply(orders, "shipment.shipped", **progress)
     assert payloads(orders, "billing.refund_payment") == []
