@@ -14,6 +14,10 @@ from shared.messaging import messaging_tables
 Base = declarative_base()
 messaging = messaging_tables(Base.metadata)
 
+#: Statuses before the parcel leaves the mall's hands: the saga may still withdraw these. Any other
+#: (picked up, in transit, delivered, or a problem, return or refusal the courier reported) has left.
+BEFORE_HAND_OVER = ("awaiting_batch", "ready", "booked")
+
 
 class Batch(Base):
     """One of the day's local delivery runs ("B20261124-1"): open while parcels join it, closed at the cut-off."""

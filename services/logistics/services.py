@@ -24,7 +24,7 @@ from shared.money import format_cents, rate_of
 from shared.web import ApiError, not_found
 
 from .couriers import CourierAdapter
-from .models import Batch, Shipment, TrackingEvent, WithdrawnBeforeBooking
+from .models import BEFORE_HAND_OVER, Batch, Shipment, TrackingEvent, WithdrawnBeforeBooking
 
 log = logging.getLogger("mall.logistics")
 
@@ -86,6 +86,20 @@ OPEN_BATCH = direct(
     .with_for_update(read=True)
 )
 NEW_SHIPMENT = direct(insert(shipment_table))
+#: Booking and withdrawing one fulfilment's delivery take this lock first (PostgreSQL; on SQLite a
+#: writing transaction holds the whole database): a withdrawal that finds nothing booked yet must not
+#: cross a booking in flight, which it would otherwise not see until that commits.
+FULFILMENT_LOCK = direct(
+    select(func.pg_advisory_xact_lock(bindparam("namespace"), bindparam("fulfilment_id")).label("locked"))
+)
+_LOCK_NAMESPACE = 0x4C47  # "LG": logistics' advisory locks, keyed by fulfilment id
+
+
+def _lock_fulfilment(session: Session, fulfilment_id: int) -> None:
+    if session.bind.dialect.name == "postgresql":
+        session.execute(FULFILMENT_LOCK, {"namespace": _LOCK_NAMESPACE, "fulfilment_id": fulfilment_id})
+
+
 #: A courier books a parcel from its row (address, declared value, ...).
 NEW_COURIER_SHIPMENT = direct(NEW_SHIPMENT.returning(*shipment_table.c))
 SET_WAYBILL = direct(
@@ -147,6 +161,7 @@ def arrange_delivery(
     agreement). One shipment per fulfilment: the same command again only repeats the reply.
     """
     session = uow.session
+    _lock_fulfilment(session, command["fulfilment_id"])
     existing = session.execute(SHIPMENT_STATE, {"fulfilment_id": command["fulfilment_id"]}).first()
     if existing is not None:
         _reply(uow, existing._asdict())
@@ -195,6 +210,7 @@ def cancel_delivery(uow: UnitOfWork, command: dict[str, Any], *, courier: Courie
     again until it has one: a parcel already with the courier is answered with `shipment.shipped` (and
     `shipment.delivered` once signed for) again, as when it happened.
     """
+    _lock_fulfilment(uow.session, command["fulfilment_id"])
     shipment = uow.session.scalar(
         select(Shipment).where(Shipment.fulfilment_id == command["fulfilment_id"]).with_for_update(of=Shipment)
     )
@@ -210,9 +226,7 @@ def cancel_delivery(uow: UnitOfWork, command: dict[str, Any], *, courier: Courie
             )
         _cancelled(uow, command["order"], command["fulfilment_id"])
         return
-    if shipment.status != "cancelled" and shipment.shipped_at is None:
-        # Not handed over yet: waiting for a batch or a pickup, or a problem the courier reported before
-        # pickup. Withdrawn (at the courier too).
+    if shipment.status in BEFORE_HAND_OVER:
         if shipment.waybill:
             courier.cancel(shipment.waybill)
         shipment.status = "cancelled"
@@ -224,8 +238,8 @@ def cancel_delivery(uow: UnitOfWork, command: dict[str, Any], *, courier: Courie
             shipment.order,
             shipment.status,
         )
-        if shipment.shipped_at is not None:
-            uow.send("shipment.shipped", _progress(shipment, shipment.shipped_at, "handed over before the cancel"))
+        handed_over_at = shipment.shipped_at or shipment.last_event_at or now()
+        uow.send("shipment.shipped", _progress(shipment, handed_over_at, "handed over before the cancel"))
         if shipment.delivered_at is not None:
             uow.send("shipment.delivered", _progress(shipment, shipment.delivered_at, "delivered before the cancel"))
         return
@@ -377,6 +391,9 @@ def _apply(uow: UnitOfWork, shipment: Shipment, state: int, at: datetime, detail
             shipment.delivered_at = at
             uow.send("shipment.delivered", _progress(shipment, at, detail))
     else:
+        # A problem, a refusal or a return is the courier's news of a parcel it holds: handed over, even
+        # when no pickup scan came first (or it came late, older than what is known).
+        _mark_shipped(uow, shipment, at, detail)
         shipment.status = FAILED[state]
         uow.send("shipment.failed", _progress(shipment, at, detail))
 

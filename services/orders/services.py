@@ -686,7 +686,7 @@ def shipment_cancelled(uow: UnitOfWork, event: dict[str, Any], settings: Setting
     order = _lock(uow, event["order"])
     f = _fulfilment(order, event["fulfilment_id"])
     _stop_withdrawing(uow.session, f)
-    _note(order, "delivery withdrawn")
+    _note_once(uow, order, f"delivery from {f.unit} withdrawn")  # each re-sent withdrawal is answered
     if order.status == "cancelled" and f.status == PACKED:
         _send_release(uow, f, order.cancel_reason or "order cancelled", settings)
         _refund_when_parcels_are_settled(uow, order, settings)

@@ -162,7 +162,7 @@ def test_a_packed_order_cancelled_is_refunded_once_logistics_has_withdrawn_its_p
     order = refunded_and_back_in_stock(mall, number, token, product["id"], 2)
     events = [e["event"] for e in order["timeline"]]
     # The stock and the money came back only after logistics withdrew the parcel from the batch.
-    withdrawn = events.index("delivery withdrawn")
+    withdrawn = events.index(f"delivery from {unit} withdrawn")
     assert events.index("refund waits for logistics to withdraw the packed parcel(s)") < withdrawn
     assert withdrawn < events.index("refund requested")
     assert order["status"] == "cancelled" and order["payment"]["status"] == "refunded"

@@ -158,20 +158,6 @@ def test_a_booking_that_comes_after_its_cancel_books_nothing(logistics, client, 
     assert len(payloads(logistics, "shipment.cancelled")) == 3
 
 
-def test_a_problem_the_courier_reported_before_pickup_does_not_stop_a_withdrawal(logistics, client, courier):
-    """Found in review: such a parcel was neither withdrawn nor answered, and the saga asked for ever."""
-    from services.logistics import services
-    from services.logistics.models import Shipment
-
-    deliver(logistics, "logistics.arrange_delivery", arrange(1, "courier"))
-    waybill = shipment(client)["waybill"]
-    with logistics.db.session() as session, session.begin():  # as a tracking report of state 2 leaves it
-        session.scalar(services.select(Shipment).where(Shipment.waybill == waybill)).status = "problem"
-    deliver(logistics, "logistics.cancel_delivery", {"order": "M100001", "fulfilment_id": 1})
-    assert shipment(client)["status"] == "cancelled" and courier.cancelled == [waybill]
-    assert payloads(logistics, "shipment.cancelled") == [{"order": "M100001", "fulfilment_id": 1}]
-
-
 def test_an_arrangement_sent_again_after_cancelling_answers_cancelled(logistics):
     deliver(logistics, "logistics.arrange_delivery", arrange(1))
     deliver(logistics, "logistics.cancel_delivery", {"order": "M100001", "fulfilment_id": 1})
@@ -313,3 +299,53 @@ def test_internal_calls_need_the_service_token(logistics):
     from services.logistics.app import create_app
 
     assert create_app().test_client().post("/internal/batches/close", json={}).status_code == 401
+
+
+def test_a_withdrawal_waits_for_a_booking_in_flight_then_withdraws_it(tmp_path, monkeypatch):
+    """Found in review: a cancel that found nothing booked yet, while the booking was waiting on the
+    courier, answered "cancelled" and the booking then committed a pickup for the cancelled order."""
+    import threading
+
+    from services.logistics import tasks
+    from services.logistics.config import runtime
+    from services.logistics.couriers import SandboxCourier
+    from shared.testing import fresh_database
+    from tests.infra import database_url
+
+    class SlowCourier(SandboxCourier):
+        """Books only when the test lets it: the booking's transaction stays open meanwhile."""
+
+        def __init__(self):
+            super().__init__()
+            self.booking, self.go = threading.Event(), threading.Event()
+
+        def book(self, shipment):
+            self.booking.set()
+            assert self.go.wait(10)
+            return super().book(shipment)
+
+    fresh_database(runtime, database_url("postgresql", tmp_path, "logistics_race"))
+    courier = SlowCourier()
+    monkeypatch.setattr(tasks, "courier", courier)
+    try:
+        booking = threading.Thread(target=deliver, args=(runtime, "logistics.arrange_delivery", arrange(1, "courier")))
+        booking.start()
+        assert courier.booking.wait(10)
+        cancel = threading.Thread(
+            target=deliver, args=(runtime, "logistics.cancel_delivery", {"order": "M100001", "fulfilment_id": 1})
+        )
+        cancel.start()
+        cancel.join(0.5)
+        assert cancel.is_alive()  # it waits for the booking, instead of answering "nothing booked"
+        courier.go.set()
+        booking.join(10)
+        cancel.join(10)
+        from services.logistics.models import Shipment, WithdrawnBeforeBooking
+
+        with runtime.db.session() as session:
+            [shipped] = session.query(Shipment).all()
+            assert shipped.status == "cancelled" and courier.cancelled == [shipped.waybill]
+            assert session.query(WithdrawnBeforeBooking).count() == 0
+        assert len(payloads(runtime, "shipment.booked")) == 1 and len(payloads(runtime, "shipment.cancelled")) == 1
+    finally:
+        runtime.reset()

@@ -153,6 +153,19 @@ def test_refused_and_returning_parcels_are_failed_deliveries(logistics, client):
     assert len(payloads(logistics, "shipment.failed")) == 2
 
 
+def test_a_problem_or_return_reported_first_means_the_courier_has_the_parcel(logistics, client):
+    """Found in review: with no pickup scan first (or one that came late, older than what was known), the
+    parcel counted as never handed over, and a cancel withdrew it, refunding goods the courier held."""
+    waybill = booked(logistics, client)
+    report(client, waybill, (6, "Returning to sender", "2026-11-24T12:00:00+08:00"))
+    report(client, waybill, PICKED)  # the pickup scan, older than the return: no new status
+    (shipped,) = payloads(logistics, "shipment.shipped")
+    assert shipped["at"] == "2026-11-24T04:00:00+00:00" and shipped["detail"] == "Returning to sender"
+    deliver(logistics, "logistics.cancel_delivery", {"order": "M100001", "fulfilment_id": 1})
+    assert status(client) == "returning" and payloads(logistics, "shipment.cancelled") == []
+    assert payloads(logistics, "shipment.shipped")[-1]["detail"] == "handed over before the cancel"
+
+
 def test_a_parcel_moving_again_after_a_problem_is_back_in_transit_without_shipping_twice(logistics, client):
     waybill = booked(logistics, client)
     report(client, waybill, PICKED, (2, "Customer unreachable", "2026-11-24T12:00:00+08:00"), MOVING)

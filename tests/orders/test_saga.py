@@ -224,7 +224,7 @@ def test_a_withdrawal_logistics_never_confirms_is_asked_for_again(orders, client
     reply(orders, "shipment.cancelled", fulfilment_id=fid)
     sweep_after(orders, 100)
     assert len(payloads(orders, "logistics.cancel_delivery")) == 2  # confirmed: not asked again
-    assert "delivery withdrawn" in [e["event"] for e in order_view(client)["timeline"]]
+    assert "delivery from DS-COSMETICS withdrawn" in [e["event"] for e in order_view(client)["timeline"]]
 
 
 def test_a_cancel_after_packing_gives_the_stock_and_money_back_once_logistics_has_withdrawn_the_parcel(orders, client):
