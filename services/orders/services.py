@@ -547,6 +547,8 @@ def _start_packing(uow: UnitOfWork, order: _LockedOrder, settings: Settings) -> 
 
 def payment_pending(uow: UnitOfWork, event: dict[str, Any]) -> None:
     order = _lock(uow, event["order"])
+    if order.status == "cancelled":
+        return  # a late answer to take_payment: the deadline now is the void's (`_send_void`)
     order.payment_deadline_at = None
     if order.status != "placed":
         return
@@ -727,7 +729,7 @@ def _cancel(uow: UnitOfWork, order: _LockedOrder, reason: str, settings: Setting
     if refund and order.payment_status in ("captured", "cod"):
         _refund_when_parcels_are_settled(uow, order, settings)
     elif refund and order.payment_status == "pending":
-        uow.send("billing.refund_payment", {"order": order.number, "reason": reason})
+        _send_void(uow, order, reason, settings)
 
 
 def _refund_when_parcels_are_settled(uow: UnitOfWork, order: _LockedOrder, settings: Settings) -> None:
@@ -743,10 +745,17 @@ def _refund_when_parcels_are_settled(uow: UnitOfWork, order: _LockedOrder, setti
         return  # the goods are with the courier or the customer: customer service recovers them first
     reason = order.cancel_reason or "order cancelled"
     if order.payment_status == "cod":
-        uow.send("billing.refund_payment", {"order": order.number, "reason": reason})  # no cash to collect
+        _send_void(uow, order, reason, settings)  # no cash to collect
         return
     _send_refund(uow, order, reason, settings)
     _note(order, "refund requested")
+
+
+def _send_void(uow: UnitOfWork, order: _LockedOrder, reason: str, settings: Settings) -> None:
+    """Tell billing a cancelled order will not be paid (online, not yet paid; or cash on delivery), and keep a
+    deadline as a refund does: billing's answer (`payment.refunded` of nothing) clears it, the sweep re-sends."""
+    uow.send("billing.refund_payment", {"order": order.number, "reason": reason})
+    order.payment_deadline_at = now() + timedelta(seconds=settings.reply_deadline_seconds)
 
 
 _REFUND_WAITS = "refund waits for logistics to withdraw the packed parcel(s)"
@@ -871,6 +880,10 @@ def sweep_deadlines(uow: UnitOfWork, settings: Settings, at: datetime | None = N
         order = _lock(uow, number)
         if order.payment_status == "refunding":  # billing never confirmed the refund: ask again (idempotent)
             _send_refund(uow, order, order.cancel_reason or "order cancelled", settings)
+            resent += 1
+            continue
+        if order.status == "cancelled" and order.payment_status in ("pending", "cod"):
+            _send_void(uow, order, order.cancel_reason or "order cancelled", settings)  # nor the void
             resent += 1
             continue
         if order.status == "cancelled" or order.payment_status != "pending":

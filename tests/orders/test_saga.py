@@ -319,6 +319,33 @@ def test_a_cash_on_delivery_parcel_that_left_anyway_keeps_its_cash_to_collect(or
     assert order_view(client)["payment"]["status"] == "cod"
 
 
+def test_a_lost_void_of_an_unpaid_order_is_sent_again_until_billing_answers(orders, client):
+    """The void (a refund of nothing) had no deadline, unlike a refund: if Redis lost it, billing kept the
+    payment pending for ever."""
+    place(orders, method="online")
+    reserve_all(orders, client)
+    reply(orders, "payment.pending", method="online")
+    assert client.post("/internal/orders/M20261124AAAAAA/cancel", json={}).status_code == 202
+    assert len(payloads(orders, "billing.refund_payment")) == 1
+    reply(orders, "payment.pending", method="online")  # a late copy of the first answer: still waits
+    sweep_after(orders, 1.5)
+    assert len(payloads(orders, "billing.refund_payment")) == 2
+    reply(orders, "payment.refunded", amount_cents=0)
+    sweep_after(orders, 100)
+    assert len(payloads(orders, "billing.refund_payment")) == 2
+    assert order_view(client)["payment"]["status"] == "failed"
+
+
+def test_a_lost_void_of_cash_on_delivery_is_sent_again_too(orders, client):
+    fid = packed_then_cancelled(orders, client, method="cod")
+    reply(orders, "shipment.cancelled", fulfilment_id=fid)
+    sweep_after(orders, 1.5)
+    assert len(payloads(orders, "billing.refund_payment")) == 2
+    reply(orders, "payment.refunded", amount_cents=0)
+    sweep_after(orders, 100)
+    assert len(payloads(orders, "billing.refund_payment")) == 2
+
+
 def test_the_refund_waits_for_the_packed_parcel_while_the_unpacked_one_is_released_at_once(orders, client):
     place(orders, LIPSTICK, TV, address=GUILIN)
     reserve_all(orders, client)
