@@ -8,6 +8,7 @@ a private Redis database) or on the embedded default (mode "embedded"), on free 
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -68,9 +69,28 @@ def fresh_postgres_database(name: str) -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nobody listens on, below the kernel's range of ephemeral ports.
+
+    A port the kernel hands out (bind to 0) is ephemeral: between choosing it and the server binding
+    it, an outgoing connection (a client's, PostgreSQL's, Redis') can be given the same number as its
+    local end, and the server fails with "Address already in use" (seen in CI, two malls running).
+    Below that range the kernel never picks one by itself.
+    """
+    first_ephemeral = 32768
+    try:
+        first_ephemeral = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    low, high = 15000, max(15001, first_ephemeral - 1)
+    for _ in range(200):
+        port = random.randint(low, high)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between {low} and {high}")
 
 
 ADMIN = ("e2e_admin", "E2e-Admin-Pass-1")
