@@ -19,10 +19,12 @@ from . import registry
 
 
 def _days(value: str) -> int:
-    days = int(value) if value.isdigit() else 0
-    if days < 1:
-        raise argparse.ArgumentTypeError("a whole number of days, at least 1")
-    return days
+    from shared.config import retention_days
+
+    try:
+        return retention_days(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port_of(url: str) -> int:

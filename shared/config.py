@@ -111,11 +111,21 @@ class Settings:
 
 def _retention_days() -> int:
     raw = _env("MALL_MESSAGE_RETENTION_DAYS", str(Settings.message_retention_days))
+    try:
+        return retention_days(raw)
+    except ValueError as exc:
+        raise ValueError(f"MALL_MESSAGE_RETENTION_DAYS {exc}") from None
+
+
+def retention_days(raw: str) -> int:
+    """A message retention from text: a whole number of days, at least 1.
+
+    The inbox must remember a message for longer than any copy of it can arrive (a broker's redelivery
+    after the visibility timeout, at most hours): less than a day is never right.
+    """
     days = int(raw) if raw.strip().isdigit() else 0
     if days < 1:
-        # The inbox must remember a message for longer than any copy of it can arrive (a broker's
-        # redelivery after the visibility timeout, at most hours): less than a day is never right.
-        raise ValueError(f"MALL_MESSAGE_RETENTION_DAYS must be a whole number of days, at least 1 (not {raw!r})")
+        raise ValueError(f"must be a whole number of days, at least 1 (not {raw!r})")
     return days
 
 
