@@ -126,6 +126,10 @@ class InnerServices:
     def payment(self, number: str) -> dict[str, Any] | None:
         return self.billing.get_or_none(f"/internal/payments/{number}")
 
+    def payment_notified(self, notice: dict[str, Any]) -> dict[str, Any]:
+        """A verified provider notification; 404 (ApiError) for an unknown trade, 400 when it does not match."""
+        return self.billing.post("/internal/payments/notify", json=notice)
+
     # --- logistics -------------------------------------------------------------------------------
 
     def close_batch(self, closed_by: str) -> dict[str, Any]:

@@ -50,7 +50,18 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "staff.picked_up": {"body": s.PickUp, "ok": (200, s.DeliveryOut), "errors": (404, 409)},
     "staff.delivered": {"body": s.Handover, "ok": (200, s.DeliveryOut), "errors": (404, 409)},
     "staff.check_order": {"ok": (200, s.OrderOut), "errors": (404, 409)},
-    "webhooks.kuaidi100": {"form": ("param", "sign"), "ok": (200, s.PartnerAck), "errors": (400, 401, 404, 422)},
+    "webhooks.kuaidi100": {
+        "form": ("param", "sign"),
+        "example": "kuaidi100",
+        "ok": (200, s.PartnerAck),
+        "errors": (400, 401, 404, 422),
+    },
+    "webhooks.alipay": {
+        "form": ("out_trade_no", "trade_no", "total_amount", "trade_status", "sign_type", "sign"),
+        "example": "alipay",
+        "text": "success",
+        "errors": (400, 401, 404, 503),
+    },
     "webhooks.aftership": {"body": s.AfterShipPush, "raw": True, "ok": (200, None), "errors": (400, 401, 404)},
     "docs.openapi": {"ok": (200, None)},
 }
@@ -71,6 +82,21 @@ KUAIDI100_EXAMPLE = {
     ),
     "sign": "<upper-case hex MD5 of param + salt>",
 }
+
+#: An Alipay notification as it arrives (form fields; Alipay sends more, and signs all of them).
+ALIPAY_EXAMPLE = {
+    "notify_type": "trade_status_sync",
+    "app_id": "2021000000000000",
+    "out_trade_no": "M20261125000001-1a2b3c4d",
+    "trade_no": "2026112522001400000000000001",
+    "total_amount": "25.00",
+    "trade_status": "TRADE_SUCCESS",
+    "gmt_payment": "2026-11-25 10:00:01",
+    "sign_type": "RSA2",
+    "sign": "<base64 RSA-SHA256 signature of the other non-empty fields, sorted, as k=v&k=v>",
+}
+#: Form examples by the name OPERATIONS gives them.
+FORM_EXAMPLES = {"kuaidi100": KUAIDI100_EXAMPLE, "alipay": ALIPAY_EXAMPLE}
 
 _CONVERTER = re.compile(r"<(?:(?P<kind>[a-z]+):)?(?P<name>\w+)>")
 _REASONS = {
@@ -101,6 +127,8 @@ def _operation(app: Flask, endpoint: str, method: str, path_params: list) -> dic
     ok: dict[str, Any] = {"description": "Success"}
     if schema is not None:
         ok["content"] = {"application/json": {"schema": schema}}
+    if "text" in meta:  # a partner's own reply format
+        ok["content"] = {"text/plain": {"schema": {"type": "string", "example": meta["text"]}}}
     responses: dict[Any, Any] = {str(status): ok}
     roles = getattr(view, "roles", None)
     errors = set(meta.get("errors", ())) | ({401, 403} if roles is not None else set())
@@ -139,7 +167,7 @@ def _operation(app: Flask, endpoint: str, method: str, path_params: list) -> dic
             "type": "object",
             "properties": {name: {"type": "string"} for name in meta["form"]},
             "required": list(meta["form"]),
-            "example": KUAIDI100_EXAMPLE,
+            "example": FORM_EXAMPLES[meta["example"]],
         }
         operation["requestBody"] = {
             "required": True,

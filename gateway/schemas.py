@@ -419,6 +419,20 @@ class AfterShipPush(PartnerPush):
     msg = fields.Nested(AfterShipTracking, required=True)
 
 
+class AlipayNotice(PartnerPush):
+    """The fields of Alipay's asynchronous notification the mall acts on (it sends many more; all are signed)."""
+
+    out_trade_no = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    trade_no = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    total_amount = Money(required=True, positive=True)
+    trade_status = fields.String(
+        required=True, validate=validate.OneOf(["TRADE_SUCCESS", "TRADE_FINISHED", "TRADE_CLOSED", "WAIT_BUYER_PAY"])
+    )
+    app_id = fields.String(load_default=None)
+    #: Beijing time, "2026-11-25 10:00:00", as every time Alipay sends.
+    gmt_payment = fields.String(load_default=None)
+
+
 class PartnerAck(Schema):
     result = fields.Boolean()
     returnCode = fields.String()  # noqa: N815

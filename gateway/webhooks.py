@@ -1,4 +1,5 @@
-"""Partner callbacks: each is verified by its signature before anything else, then forwarded to logistics."""
+"""Partner callbacks: each is verified by its signature before anything else, then forwarded: tracking to
+logistics, payment notifications to billing."""
 
 from __future__ import annotations
 
@@ -52,3 +53,40 @@ def aftership():
     if tracking is None:
         return {"accepted": 0, "duplicates": 0}
     return current_app.extensions["inner"].track(tracking)
+
+
+@webhooks.post("/alipay")
+def alipay():
+    """Alipay's asynchronous notification (form fields, RSA2-signed); replies the plain text `success`.
+
+    Verified with the public key `MALL_ALIPAY_PUBLIC_KEY` names before anything else (401 if the signature
+    is wrong, 503 while no key is configured: Alipay keeps notifying for a day). An unknown trade is 404; a
+    notification whose amount, trade or app does not match the order is 400 with the text `fail`; neither
+    changes anything. A repeated notification changes nothing again and still gets `success`.
+    """
+    key = services.alipay_public_key(runtime.settings.alipay_public_key)
+    if key is None:
+        raise ApiError(503, "not_configured", "No Alipay public key is configured (MALL_ALIPAY_PUBLIC_KEY).")
+    form = request.form.to_dict()
+    if not services.alipay_signature_valid(form, key):
+        raise ApiError(401, "invalid_signature", "The signature does not match.")
+    try:
+        notice = schema_instance(schemas.AlipayNotice).load(form)
+        forwarded = services.alipay_notice(notice)
+    except (ValueError, ValidationError) as exc:
+        raise _bad_payload("The form is not an Alipay trade notification.") from exc
+    app_id = runtime.settings.alipay_app_id
+    if app_id and notice["app_id"] != app_id:
+        return _alipay_fail()
+    try:
+        current_app.extensions["inner"].payment_notified(forwarded)
+    except ApiError as exc:
+        if exc.status == 400:
+            return _alipay_fail()
+        raise
+    return Response("success", mimetype="text/plain")
+
+
+def _alipay_fail() -> Response:
+    """Alipay's word for a notification the merchant does not accept (it tries again later)."""
+    return Response("fail", status=400, mimetype="text/plain")

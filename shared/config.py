@@ -44,6 +44,8 @@ class Settings:
     kuaidi100_salt: str = "mall-dev-kuaidi100-salt"
     aftership_secret: str = "mall-dev-aftership-secret"
     alipay_public_key: str | None = None
+    #: The mall's own app id at Alipay: when set, a notification for another app is refused.
+    alipay_app_id: str | None = None
     visibility_timeout: int = 60
     #: How long the saga waits for a reply before it sends the command again.
     reply_deadline_seconds: int = 30
@@ -99,6 +101,7 @@ class Settings:
             kuaidi100_salt=_env("MALL_KUAIDI100_SALT", cls.kuaidi100_salt),
             aftership_secret=_env("MALL_AFTERSHIP_SECRET", cls.aftership_secret),
             alipay_public_key=_env("MALL_ALIPAY_PUBLIC_KEY"),
+            alipay_app_id=_env("MALL_ALIPAY_APP_ID"),
             visibility_timeout=int(_env("MALL_VISIBILITY_TIMEOUT", str(cls.visibility_timeout))),
             reply_deadline_seconds=int(_env("MALL_REPLY_DEADLINE_SECONDS", str(cls.reply_deadline_seconds))),
             batch_cutoffs=cutoffs,

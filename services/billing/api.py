@@ -9,7 +9,7 @@ from shared.web import load_body, not_found
 from . import services
 from .config import runtime
 from .models import Payment
-from .schemas import BalanceAdjustment
+from .schemas import BalanceAdjustment, PaymentNotice
 
 bp = Blueprint("billing", __name__, url_prefix="/internal")
 
@@ -37,3 +37,19 @@ def get_payment(order: str):
         if payment is None:
             raise not_found("Payment")
         return services.payment_view(payment)
+
+
+@bp.post("/payments/notify")
+def payment_notified():
+    """An online payment's trade, as the provider reported it (the gateway verified its signature):
+    `{"out_trade_no", "trade_no", "amount": "25.00", "trade_status": "TRADE_SUCCESS", "paid_at"?}`
+    -> `{"order", "status", "changed"}`; 404 for an unknown out_trade_no, 400 when the amount or the trade
+    does not match (nothing changes)."""
+    body = load_body(PaymentNotice)
+    notice = {k: v for k, v in body.items() if k != "amount"} | {"amount_cents": body["amount"]}
+    with runtime.db.session() as session:
+        order = session.scalar(select(Payment.order).where(Payment.out_trade_no == notice["out_trade_no"]))
+    if order is None:
+        raise not_found("Payment")
+    with runtime.unit_of_work(order) as uow:
+        return services.payment_notified(uow, notice)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import declarative_base
@@ -49,6 +49,11 @@ class Payment(Base):
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     out_trade_no: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: The provider's own number for an online payment's trade (Alipay's `trade_no`), once it has told us.
+    trade_no: Mapped[str | None] = mapped_column(String(64), unique=True)
+    #: JSON `[{"unit", "amount_cents"}]`: what each unit is owed once the payment is captured (an online
+    #: payment is captured later, by the provider's notification, and its ledger entries are written then).
+    shares: Mapped[str | None] = mapped_column(Text)
     failure: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     captured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

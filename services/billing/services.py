@@ -7,6 +7,7 @@ compiled form and no ORM object is loaded or flushed per message.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -138,6 +139,8 @@ def take_payment(uow: UnitOfWork, command: dict[str, Any]) -> None:
         "amount_cents": command["total_cents"],
         "refunded_cents": 0,
         "out_trade_no": None,
+        "trade_no": None,
+        "shares": json.dumps(command["units"]),
         "failure": None,
         "created_at": at,
         "captured_at": None,
@@ -216,6 +219,60 @@ def complete_sale(uow: UnitOfWork, event: dict[str, Any]) -> None:
         _record_entries(uow.session, payment.order, "sale", shares, "cash collected on delivery")
 
 
+#: Alipay's trade states: paid (TRADE_FINISHED: paid and no longer refundable), closed unpaid (or fully
+#: refunded after payment), and created but not paid yet (sent only when the merchant asks for it).
+PAID_STATES = ("TRADE_SUCCESS", "TRADE_FINISHED")
+CLOSED_STATE = "TRADE_CLOSED"
+WAITING_STATE = "WAIT_BUYER_PAY"
+
+
+def payment_notified(uow: UnitOfWork, notice: dict[str, Any]) -> dict[str, Any]:
+    """The payment provider's notification about an online payment's trade, verified by the gateway.
+
+    `notice`: `{out_trade_no, trade_no, amount_cents, trade_status, paid_at}`. Paid: the payment is
+    captured, each unit's sale entry written and orders told, once however often the provider repeats
+    itself; money that arrives for an order cancelled meanwhile is captured too, and orders refunds it.
+    Closed: a payment still pending fails (orders cancels the order); a closed trade that had been paid
+    (a full refund closes it) changes nothing. A notice whose amount, method or trade number does not match
+    the payment changes nothing and raises ApiError(400); an unknown out_trade_no ApiError(404).
+    """
+    payment = uow.session.scalar(
+        select(Payment).where(Payment.out_trade_no == notice["out_trade_no"]).with_for_update()
+    )
+    if payment is None:
+        raise ApiError(404, "not_found", "No payment has this out_trade_no.")
+    if payment.method != "online" or payment.amount_cents != notice["amount_cents"]:
+        raise ApiError(400, "amount_mismatch", "The amount does not match the order's payment.")
+    if payment.trade_no is not None and payment.trade_no != notice["trade_no"]:
+        raise ApiError(400, "trade_mismatch", "This payment was made in another trade.")
+    status = notice["trade_status"]
+    if status in PAID_STATES and payment.captured_at is None:
+        payment.trade_no = notice["trade_no"]
+        payment.status, payment.failure = "captured", None
+        payment.captured_at = notice.get("paid_at") or now()
+        payment.refunded_at = None  # a void of the cancelled order recorded one; the refund sets it again
+        _record_entries(uow.session, payment.order, "sale", json.loads(payment.shares or "[]"), "paid online")
+        _reply_with_state(uow, _state(payment))
+        return {"order": payment.order, "status": payment.status, "changed": True}
+    if status == CLOSED_STATE and payment.status == "pending":
+        payment.trade_no = notice["trade_no"]
+        payment.status, payment.failure = "failed", "trade closed unpaid"
+        _reply_with_state(uow, _state(payment))
+        return {"order": payment.order, "status": payment.status, "changed": True}
+    return {"order": payment.order, "status": payment.status, "changed": False}
+
+
+def _state(payment: Payment) -> dict[str, Any]:
+    return {
+        "order": payment.order,
+        "method": payment.method,
+        "status": payment.status,
+        "amount_cents": payment.amount_cents,
+        "failure": payment.failure,
+        "captured_at": payment.captured_at,
+    }
+
+
 def payment_view(payment: Payment) -> dict[str, Any]:
     return {
         "order": payment.order,
@@ -224,5 +281,6 @@ def payment_view(payment: Payment) -> dict[str, Any]:
         "amount_cents": payment.amount_cents,
         "refunded_cents": payment.refunded_cents,
         "out_trade_no": payment.out_trade_no,
+        "trade_no": payment.trade_no,
         "captured_at": payment.captured_at.isoformat() if payment.captured_at else None,
     }

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
+from mall.partners import AlipaySigner
 from shared.config import Settings
 
 pytestmark = [
@@ -112,6 +114,10 @@ def send(case: schemathesis.Case, mall) -> Any:
     if path == "/webhooks/kuaidi100" and isinstance(case.body, dict) and isinstance(case.body.get("param"), str):
         salt = mall.env.get("MALL_KUAIDI100_SALT") or Settings.kuaidi100_salt
         case.body = {**case.body, "sign": hashlib.md5((case.body["param"] + salt).encode()).hexdigest().upper()}
+    form = case.body if isinstance(case.body, dict) else {}
+    if path == "/webhooks/alipay" and form and all(isinstance(v, str) for v in form.values()):
+        signer = AlipaySigner.in_folder(Path(mall.env["MALL_VAR_DIR"]))
+        case.body = signer.sign({k: v for k, v in case.body.items() if k not in ("sign", "sign_type")})
     if path != "/webhooks/aftership":
         return case.call(timeout=30)
     kwargs = case.as_transport_kwargs()

@@ -169,6 +169,52 @@ def test_a_packed_order_cancelled_is_refunded_once_logistics_has_withdrawn_its_p
     assert wallet(mall, token) == "100.00" and available(mall, product["id"]) == 2
 
 
+def test_an_online_order_is_paid_by_alipays_signed_notification(mall, sku_prefix):
+    unit = mall.unit(f"DS-{sku_prefix}", auto_pack=True)
+    product = mall.product(f"SILK-{sku_prefix}", "88.00", unit)
+    mall.stock_in(unit, product["sku"], 3)
+    token, _ = mall.customer("0.00")
+    _, placed = mall.place(token, [(product["sku"], 2)], method="online")
+    number = placed["number"]
+    mall.wait_for(number, token, "awaiting_payment")
+    pay = mall.ok("POST", f"/api/orders/{number}/pay", {}, token)
+    assert pay["out_trade_no"].startswith(number) and "176.00" in pay["pay_url"]
+
+    # A forged notification and one for another amount change nothing.
+    forged = {"out_trade_no": pay["out_trade_no"], "trade_no": "1", "total_amount": "176.00"}
+    forged |= {"trade_status": "TRADE_SUCCESS", "sign_type": "RSA2", "sign": "Zm9yZ2Vk"}
+    assert mall.call("POST", "/webhooks/alipay", form=forged)[0] == 401
+    assert mall.alipay(pay["out_trade_no"], "1.76") == (400, "fail")
+    assert mall.alipay("M19990101000000-00000000", "176.00")[0] == 404
+
+    assert mall.alipay(pay["out_trade_no"], "176.00") == (200, "success")
+    assert mall.alipay(pay["out_trade_no"], "176.00") == (200, "success")  # Alipay repeats itself
+    order = mall.wait_for(number, token, "ready_to_ship")
+    assert order["payment"]["method"] == "online" and order["payment"]["status"] == "captured"
+    events = [e["event"] for e in order["timeline"]]
+    assert events.count("payment captured: 176.00 (online)") == 1
+    assert available(mall, product["id"]) == 1
+
+
+def test_an_online_order_whose_trade_closes_unpaid_is_cancelled_and_its_stock_released(mall, sku_prefix):
+    unit = mall.unit(f"DS-{sku_prefix}")
+    product = mall.product(f"FAN-{sku_prefix}", "59.00", unit)
+    mall.stock_in(unit, product["sku"], 1)
+    token, _ = mall.customer("0.00")
+    _, placed = mall.place(token, [(product["sku"], 1)], method="online")
+    number = placed["number"]
+    mall.wait_for(number, token, "awaiting_payment")
+    out_trade_no = mall.ok("POST", f"/api/orders/{number}/pay", {}, token)["out_trade_no"]
+    assert mall.alipay(out_trade_no, "59.00", "TRADE_CLOSED") == (200, "success")
+    order = mall.wait_for(number, token, "cancelled")
+    assert order["payment"]["status"] == "failed"
+    for _ in range(100):
+        if available(mall, product["id"]) == 1:
+            break
+        time.sleep(0.2)
+    assert available(mall, product["id"]) == 1
+
+
 def test_a_balance_too_small_cancels_the_order_and_charges_nothing(mall, sku_prefix):
     unit = mall.unit(f"DS-{sku_prefix}")
     product = mall.product(f"SUIT-{sku_prefix}", "1280.00", unit)

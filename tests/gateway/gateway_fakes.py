@@ -24,6 +24,7 @@ class FakeInnerServices:
         self.payments: dict[str, dict[str, Any]] = {}
         self.waybills: set[str] = set()
         self.tracked: list[dict[str, Any]] = []
+        self.notices: list[dict[str, Any]] = []
         self.calls: list[str] = []
         self.batches_closed_by: list[str] = []
         self.down: set[str] = set()
@@ -171,6 +172,17 @@ class FakeInnerServices:
     def payment(self, number):
         self._call("billing", "payment")
         return self.payments.get(number)
+
+    def payment_notified(self, notice):
+        """Billing's answer to a provider notification: 404 unknown trade, 400 another amount, else recorded."""
+        self._call("billing", "payment_notified")
+        payment = next((p for p in self.payments.values() if p.get("out_trade_no") == notice["out_trade_no"]), None)
+        if payment is None:
+            raise ApiError(404, "not_found", "Payment was not found.")
+        if to_cents(notice["amount"]) != payment["amount_cents"]:
+            raise ApiError(400, "amount_mismatch", "The amount does not match the order's payment.")
+        self.notices.append(notice)
+        return {"order": payment["order"], "status": "captured", "changed": True}
 
     # --- logistics -------------------------------------------------------------------------------
 
