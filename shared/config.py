@@ -49,6 +49,8 @@ class Settings:
     visibility_timeout: int = 60
     #: How long the saga waits for a reply before it sends the command again.
     reply_deadline_seconds: int = 30
+    #: An online order not paid within this many minutes is cancelled and its stock released.
+    payment_timeout_minutes: int = 30
     #: Local delivery batches close at these times of day (mall time zone).
     batch_cutoffs: tuple[str, ...] = ("10:00", "16:00")
     #: Courier insurance premium as a fraction of declared value (3‰ to 5‰ in the courier agreement).
@@ -104,6 +106,7 @@ class Settings:
             alipay_app_id=_env("MALL_ALIPAY_APP_ID"),
             visibility_timeout=int(_env("MALL_VISIBILITY_TIMEOUT", str(cls.visibility_timeout))),
             reply_deadline_seconds=int(_env("MALL_REPLY_DEADLINE_SECONDS", str(cls.reply_deadline_seconds))),
+            payment_timeout_minutes=int(_env("MALL_PAYMENT_TIMEOUT_MINUTES", str(cls.payment_timeout_minutes))),
             batch_cutoffs=cutoffs,
             insurance_rate=_env("MALL_INSURANCE_RATE", cls.insurance_rate),
             login_attempts_per_minute=int(_env("MALL_LOGIN_ATTEMPTS_PER_MINUTE", "10")),

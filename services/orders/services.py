@@ -545,19 +545,21 @@ def _start_packing(uow: UnitOfWork, order: _LockedOrder, settings: Settings) -> 
     order.status = "packing"
 
 
-def payment_pending(uow: UnitOfWork, event: dict[str, Any]) -> None:
+def payment_pending(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
     order = _lock(uow, event["order"])
     if order.status == "cancelled":
         return  # a late answer to take_payment: the deadline now is the void's (`_send_void`)
-    order.payment_deadline_at = None
     if order.status != "placed":
-        return
+        return  # a repeat: an online order's deadline is now the payment's own (below)
     if event["method"] == "cod":
+        order.payment_deadline_at = None  # customer service checks it, however long that takes
         order.status, order.payment_status = "awaiting_check", "cod"
         _note(order, "cash on delivery: waiting for customer service to check the order")
     else:
+        # Unpaid online orders hold stock: the sweep cancels this one if it is not paid in time.
+        order.payment_deadline_at = now() + timedelta(minutes=settings.payment_timeout_minutes)
         order.status, order.payment_status = "awaiting_payment", "pending"
-        _note(order, "waiting for the online payment")
+        _note(order, f"waiting for the online payment (for {settings.payment_timeout_minutes} minutes)")
 
 
 def payment_failed(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
@@ -888,6 +890,9 @@ def sweep_deadlines(uow: UnitOfWork, settings: Settings, at: datetime | None = N
             continue
         if order.status == "cancelled" or order.payment_status != "pending":
             order.payment_deadline_at = None
+            continue
+        if order.status == "awaiting_payment":  # billing answered; the customer did not pay in time
+            _cancel(uow, order, f"not paid within {settings.payment_timeout_minutes} minutes", settings, refund=True)
             continue
         _send_take_payment(uow, order, settings)
         resent += 1

@@ -48,7 +48,7 @@ def handle_payment_captured(uow, payload):
 
 @runtime.handles("payment.pending")
 def handle_payment_pending(uow, payload):
-    services.payment_pending(uow, payload)
+    services.payment_pending(uow, payload, runtime.settings)
 
 
 @runtime.handles("payment.failed")

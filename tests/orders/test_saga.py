@@ -336,6 +336,54 @@ def test_a_lost_void_of_an_unpaid_order_is_sent_again_until_billing_answers(orde
     assert order_view(client)["payment"]["status"] == "failed"
 
 
+def sweep_minutes_later(orders, minutes):
+    from services.orders import services
+    from shared.messaging import now
+
+    with orders.unit_of_work("sweep") as uow:
+        return services.sweep_deadlines(uow, orders.settings, at=now() + timedelta(minutes=minutes))
+
+
+def test_an_online_order_not_paid_in_time_is_cancelled_and_its_stock_released(orders, client):
+    place(orders, method="online")
+    reserve_all(orders, client)
+    reply(orders, "payment.pending", method="online")
+    timeout = orders.settings.payment_timeout_minutes
+    sweep_minutes_later(orders, timeout - 1)
+    assert order_view(client)["status"] == "awaiting_payment"
+    reply(orders, "payment.pending", method="online")  # a repeated answer does not restart the clock
+    sweep_minutes_later(orders, timeout + 1)
+    view = order_view(client)
+    assert view["status"] == "cancelled"
+    assert any(e["event"] == f"cancelled: not paid within {timeout} minutes" for e in view["timeline"])
+    assert [p["reason"] for p in payloads(orders, "stores.release_stock")] == [f"not paid within {timeout} minutes"]
+    assert len(payloads(orders, "billing.refund_payment")) == 1  # the void: billing closes the payment
+    reply(orders, "payment.refunded", amount_cents=0)
+    assert order_view(client)["payment"]["status"] == "failed"
+
+
+def test_money_that_arrives_after_the_payment_timed_out_is_refunded(orders, client):
+    place(orders, method="online")
+    reserve_all(orders, client)
+    reply(orders, "payment.pending", method="online")
+    sweep_minutes_later(orders, orders.settings.payment_timeout_minutes + 1)
+    reply(orders, "payment.refunded", amount_cents=0)
+    reply(orders, "payment.captured", method="online", amount_cents=2500)  # Alipay's notice came after all
+    assert len(payloads(orders, "billing.refund_payment")) == 2
+    assert order_view(client)["payment"]["status"] == "captured"  # until billing confirms the refund
+    reply(orders, "payment.refunded", amount_cents=2500)
+    view = order_view(client)
+    assert view["status"] == "cancelled" and view["payment"]["status"] == "refunded"
+
+
+def test_cash_on_delivery_waits_for_customer_service_however_long(orders, client):
+    place(orders, method="cod")
+    reserve_all(orders, client)
+    reply(orders, "payment.pending", method="cod")
+    sweep_minutes_later(orders, 7 * 24 * 60)
+    assert order_view(client)["status"] == "awaiting_check"
+
+
 def test_a_lost_void_of_cash_on_delivery_is_sent_again_too(orders, client):
     fid = packed_then_cancelled(orders, client, method="cod")
     reply(orders, "shipment.cancelled", fulfilment_id=fid)

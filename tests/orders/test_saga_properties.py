@@ -237,9 +237,11 @@ class Sim:
         self._payment_state(pay)
 
     def provider_notify(self, order: str) -> None:
-        """The online provider says the customer paid (billing's notify: only a pending payment)."""
+        """The online provider says the customer paid (billing's `payment_notified`): a payment not captured
+        yet is captured, pending or voided by a cancel (the money came anyway: the saga refunds it)."""
         pay = self.payments[order]
-        if pay["status"] == "pending" and pay["method"] == "online":
+        if pay["method"] == "online" and not pay["captured"]:
+            pay["failure"] = None
             self._capture(pay)
             self._payment_state(pay)
 
@@ -502,6 +504,16 @@ class SagaMachine(RuleBasedStateMachine):
     @rule()
     def online_payment_arrives(self):
         self.sim.provider_notify(next(o for o, p in self.sim.payments.items() if p["status"] == "pending"))
+        self._collect()
+
+    @precondition(
+        lambda self: any(p["method"] == "online" and p["status"] == "failed" for p in self.sim.payments.values())
+    )
+    @rule()
+    def online_payment_arrives_after_the_cancel(self):
+        """The customer pays at the provider after the order was cancelled (by them, or unpaid in time)."""
+        late = (o for o, p in self.sim.payments.items() if p["method"] == "online" and p["status"] == "failed")
+        self.sim.provider_notify(next(late))
         self._collect()
 
     @precondition(lambda self: self.sim is not None)
