@@ -358,3 +358,48 @@ def test_a_cash_on_delivery_sale_is_in_the_report_of_the_month_it_was_collected(
     deliver(billing, "order.completed", completed)
     [rice] = client.get("/internal/reports/sales?month=2026-11").json["items"]
     assert (rice["sku"], rice["units"], rice["revenue"]) == ("RICE-5KG", 3, "137.70")
+
+
+# --- running it: beat and `mall statements` -------------------------------------------------------
+
+
+def test_beat_builds_the_statements_on_the_15th_in_the_malls_time_zone():
+    from celery.schedules import crontab
+
+    from mall.cli import beat_schedule
+    from shared.config import Settings
+
+    entry = beat_schedule(Settings.from_env())["billing-run-statements"]
+    assert entry["task"] == "billing.run_statements" and entry["options"] == {"queue": "billing"}
+    assert entry["schedule"] == crontab(day_of_month=15, hour=2, minute=0)
+
+
+def test_mall_statements_builds_a_month_and_prints_a_line_per_unit(billing, client, clock, capsys, monkeypatch):
+    from mall import cli
+    from services.billing import config
+
+    costs = [{"unit": "EL-WAREHOUSE", "parcels": 1, "logistics_cost_cents": 1200, "insurance_cents": 900}]
+    monkeypatch.setattr(config, "logistics_costs", lambda month: costs if month == "2026-10" else [])
+    top_up(client)
+    pay(billing, "M20261020AAAA", LIPSTICK, TEA)
+    assert cli.main(["statements", "--month", "2026-10"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[:3] == [
+        "statements 2026-10: 1/3 units",
+        "statements 2026-10: 2/3 units",
+        "statements 2026-10: 3/3 units",
+    ]
+    assert out[3].startswith("statements 2026-10: 3 units, net payable 16.50 in ")
+    assert [s["unit"] for s in client.get("/internal/statements?month=2026-10").json["items"]] == [
+        "DS-COSMETICS",
+        "DS-TEA",
+        "EL-WAREHOUSE",
+    ]
+
+
+def test_mall_statements_refuses_a_month_that_is_not_one(capsys):
+    from mall import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["statements", "--month", "2026-13"])
+    assert "a month such as 2026-10" in capsys.readouterr().err
