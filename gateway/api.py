@@ -18,12 +18,13 @@ from . import schemas, services
 from .clients import ProductCache
 from .config import runtime
 from .models import OrderRef
-from .services import ADMINS, STAFF_VIEWERS, Identity, PlacedBefore
+from .services import ADMINS, FINANCE, STAFF_VIEWERS, Identity, PlacedBefore
 
 people = Blueprint("people", __name__, url_prefix="/api/auth")
 admin = Blueprint("admin", __name__, url_prefix="/api/admin")
 shop = Blueprint("shop", __name__, url_prefix="/api")
 staff = Blueprint("staff", __name__, url_prefix="/api/staff")
+finance = Blueprint("finance", __name__, url_prefix="/api/finance")
 
 ORDER_NUMBER = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 
@@ -455,6 +456,60 @@ def check_order(number: str):
     order = inner().check_order(number)
     audit("order.check", f"order:{number}")
     return services.public_order(order)
+
+
+# --- finance -------------------------------------------------------------------------------------
+
+
+@finance.get("/orders/<number>/copies")
+@requires(*FINANCE)
+def order_copies(number: str):
+    """An order's three copies (website, one per department, finance):
+    `{"copies": [{"kind": "website", "unit": null, "lines": [{"sku", "name", "quantity", "amount"}], "total"}]}`.
+
+    The website and finance copies hold every line (`unit` null); each department copy holds its unit's
+    lines. 404 for an order billing does not know (not paid for yet, or paid before billing kept lines)."""
+    if not ORDER_NUMBER.match(number):
+        raise not_found("Order")
+    return inner().order_copies(number)
+
+
+@finance.post("/statements/run")
+@requires(*FINANCE)
+def run_statements():
+    """Build a month's statements now: `{"month": "2026-10"}` -> `{"month", "items": [statement]}`.
+
+    Beat does this on the 15th for the month before; running a month again replaces its statements.
+    A sale counts in the month its payment was captured (cash on delivery: collected), a refund in the
+    month it was paid out, in the mall's time zone; logistics_cost and insurance are the courier fees
+    and premiums of the unit's parcels booked that month; net_payable = gross - refunds - logistics_cost
+    - insurance."""
+    body = load_json(schemas.StatementRun)
+    built = inner().run_statements(body["month"])
+    audit("statements.run", f"month:{body['month']}", {"units": len(built.get("items", []))})
+    return built
+
+
+@finance.get("/statements")
+@requires(*FINANCE)
+def statements():
+    """A month's statements per unit: `?month=2026-10` -> `{"month", "items": [{"unit", "month", "orders",
+    "gross", "refunds", "logistics_cost", "insurance", "net_payable"}]}` (empty until the month is run)."""
+    query = load_query(schemas.MonthQuery)
+    return inner().statements(query["month"])
+
+
+@finance.get("/reports/sales")
+@requires(*FINANCE)
+def sales_report():
+    """The monthly sales report per product: `?month=2026-10` -> `{"month", "items": [{"sku", "name", "units",
+    "orders", "revenue"}]}`, highest revenue first.
+
+    Sales count in the month their payment was captured (cash on delivery: collected). Refunds paid out
+    in the month subtract their units and revenue (a product refunded more than sold shows negative
+    numbers); `orders` counts the orders that bought the product that month."""
+    query = load_query(schemas.MonthQuery)
+    return inner().sales_report(query["month"])
 
 
 # --- health --------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from shared.http import ServiceUnavailable
 from shared.web import SafeJSON, error_body, install_error_handlers
 
 from . import services
-from .api import admin, people, shop, staff
+from .api import admin, finance, people, shop, staff
 from .clients import PRODUCT_CACHE_SECONDS, InnerServices, ProductCache
 from .config import runtime
 from .openapi import docs
@@ -102,7 +102,7 @@ def create_app(test_config: dict[str, Any] | None = None, inner: Any = None) -> 
         log.warning("inner service unavailable: %s", exc)
         return error_body("service_unavailable", "A part of the mall is not answering; try again shortly."), 503
 
-    for blueprint in (people, admin, shop, staff, webhooks, docs):
+    for blueprint in (people, admin, shop, staff, finance, webhooks, docs):
         app.register_blueprint(blueprint)
 
     if app.config["BOOTSTRAP_ADMIN"]:

@@ -130,6 +130,21 @@ class InnerServices:
         """A verified provider notification; 404 (ApiError) for an unknown trade, 400 when it does not match."""
         return self.billing.post("/internal/payments/notify", json=notice)
 
+    # --- finance (billing) ----------------------------------------------------------------------
+
+    def order_copies(self, number: str) -> dict[str, Any]:
+        """`{copies: [...]}`; 404 (ApiError) for an order billing does not know."""
+        return self.billing.get(f"/internal/orders/{number}/copies")
+
+    def run_statements(self, month: str) -> dict[str, Any]:
+        return self.billing.post("/internal/statements/run", json={"month": month})
+
+    def statements(self, month: str) -> dict[str, Any]:
+        return self.billing.get("/internal/statements", params={"month": month})
+
+    def sales_report(self, month: str) -> dict[str, Any]:
+        return self.billing.get("/internal/reports/sales", params={"month": month})
+
     # --- logistics -------------------------------------------------------------------------------
 
     def close_batch(self, closed_by: str) -> dict[str, Any]:

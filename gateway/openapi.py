@@ -50,6 +50,10 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "staff.picked_up": {"body": s.PickUp, "ok": (200, s.DeliveryOut), "errors": (404, 409)},
     "staff.delivered": {"body": s.Handover, "ok": (200, s.DeliveryOut), "errors": (404, 409)},
     "staff.check_order": {"ok": (200, s.OrderOut), "errors": (404, 409)},
+    "finance.order_copies": {"ok": (200, s.OrderCopies), "errors": (404,)},
+    "finance.run_statements": {"body": s.StatementRun, "ok": (200, s.StatementList)},
+    "finance.statements": {"query": s.MonthQuery, "ok": (200, s.StatementList), "errors": (422,)},
+    "finance.sales_report": {"query": s.MonthQuery, "ok": (200, s.SalesReport), "errors": (422,)},
     "webhooks.kuaidi100": {
         "form": ("param", "sign"),
         "example": "kuaidi100",

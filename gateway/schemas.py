@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from shared.calendar import month_field
 from shared.money import Money
 from shared.web import bad_text
 
@@ -377,6 +378,66 @@ class PickUp(Schema):
 
 class Handover(Schema):
     signed_by = _text(100, required=True)
+
+
+# --- finance -------------------------------------------------------------------------------------
+
+
+class MonthQuery(Query):
+    month = month_field(required=True)
+
+
+class StatementRun(Schema):
+    month = month_field(required=True)
+
+
+class StatementOut(Schema):
+    unit = fields.String()
+    month = fields.String(metadata={"example": "2026-10"})
+    orders = fields.Integer()
+    gross = fields.String(metadata={"example": "1250.00"})
+    refunds = fields.String(metadata={"example": "25.00"})
+    logistics_cost = fields.String(metadata={"example": "36.00"})
+    insurance = fields.String(metadata={"example": "9.00"})
+    net_payable = fields.String(metadata={"example": "1180.00"})
+    parcels = fields.Integer()
+    built_at = fields.String(metadata={"format": "date-time"})
+
+
+class StatementList(Schema):
+    month = fields.String()
+    items = fields.List(fields.Nested(StatementOut))
+
+
+class SalesRow(Schema):
+    sku = fields.String(metadata={"example": EXAMPLE_SKU})
+    name = fields.String()
+    units = fields.Integer()
+    orders = fields.Integer()
+    revenue = fields.String(metadata={"example": "125.00"})
+
+
+class SalesReport(Schema):
+    month = fields.String()
+    items = fields.List(fields.Nested(SalesRow))
+
+
+class CopyLine(Schema):
+    sku = fields.String()
+    name = fields.String()
+    quantity = fields.Integer()
+    amount = fields.String(metadata={"example": "25.00"})
+
+
+class OrderCopy(Schema):
+    kind = fields.String(metadata={"enum": ["website", "department", "finance"]})
+    unit = fields.String(allow_none=True)
+    lines = fields.List(fields.Nested(CopyLine))
+    total = fields.String(metadata={"example": "25.00"})
+
+
+class OrderCopies(Schema):
+    copies = fields.List(fields.Nested(OrderCopy))
 
 
 # --- partners ------------------------------------------------------------------------------------

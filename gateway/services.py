@@ -43,6 +43,8 @@ hasher = PasswordHasher()
 
 ADMINS = ("admin", "superadmin")
 STAFF_VIEWERS = ("customer_service", "admin", "superadmin")
+#: Who sees the money side: order copies, statements, sales reports.
+FINANCE = ("finance", "admin", "superadmin")
 LOGIN_WINDOW = timedelta(minutes=1)
 MAX_LINE_QUANTITY = 100_000
 #: How many placed orders one confirmation round asks orders about (at most 500 per call).

@@ -28,7 +28,9 @@ def _describe(field: fields.Field) -> str:
 
 
 def payload_fields(schema: type[Payload]) -> str:
-    return ", ".join(f"`{name}`: {_describe(f)}" for name, f in schema().fields.items())
+    return ", ".join(
+        f"`{name}`: {_describe(f)}{'' if f.required else ' (optional)'}" for name, f in schema().fields.items()
+    )
 
 
 def render() -> str:

@@ -1,4 +1,5 @@
-"""`mall`: run the whole mall, or one web process, worker or beat of it; migrate, seed, inspect dead letters."""
+"""`mall`: run the whole mall, or one web process, worker or beat of it; migrate, seed, inspect dead letters,
+build a month's statements."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from urllib.parse import urlparse
 
 from shared.config import Settings
 from shared.logs import setup_logging
+from shared.money import format_cents, to_cents
 
 from . import registry
 
@@ -25,6 +27,16 @@ def _days(value: str) -> int:
         return retention_days(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _month(value: str) -> str:
+    import re
+
+    from shared.calendar import MONTH_PATTERN
+
+    if not re.match(MONTH_PATTERN, value):
+        raise argparse.ArgumentTypeError(f"a month such as 2026-10 (not {value!r})")
+    return value
 
 
 def _port_of(url: str) -> int:
@@ -160,6 +172,11 @@ def cmd_worker(args) -> int:
     return 0
 
 
+#: When beat builds the statements on the 15th (mall time zone): before the working day, after the night's last
+#: refunds and cash collections of the month before have long been recorded.
+STATEMENTS_AT = (2, 0)
+
+
 def beat_schedule(settings: Settings) -> dict:
     from celery.schedules import crontab
 
@@ -173,6 +190,13 @@ def beat_schedule(settings: Settings) -> dict:
             "schedule": crontab(hour=hour, minute=minute),
             "options": {"queue": "logistics"},
         }
+    # Settlement (结算): on the 15th the month before is reconciled and settled to each department.
+    hour, minute = STATEMENTS_AT
+    schedule["billing-run-statements"] = {
+        "task": "billing.run_statements",
+        "schedule": crontab(day_of_month=15, hour=hour, minute=minute),
+        "options": {"queue": "billing"},
+    }
     return schedule
 
 
@@ -182,7 +206,7 @@ def cmd_beat(args) -> int:
 
     settings = Settings.from_env()
     app = make_celery("beat", settings)
-    # Cut-offs are wall-clock times in the mall's own time zone.
+    # Cut-offs and the 15th's statements are wall-clock times in the mall's own time zone.
     app.conf.update(timezone=settings.timezone, enable_utc=False, beat_schedule=beat_schedule(settings))
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     app.start(["beat", "--loglevel", "INFO", "-s", str(settings.var_dir / "beat-schedule")])
@@ -265,6 +289,27 @@ def cmd_prune(args) -> int:
     return 0
 
 
+def cmd_statements(args) -> int:
+    """Build (or build again) one month's statements now, a line per unit as it goes."""
+    from services.billing import services
+    from services.billing.config import logistics_costs, runtime
+
+    def progress(month: str, done: int, total: int) -> None:
+        print(f"statements {month}: {done}/{total} units", flush=True)
+
+    started = time.monotonic()
+    statements = services.run_statements(
+        runtime.db, args.month, logistics_costs, timezone=runtime.settings.timezone, progress=progress
+    )
+    net = sum(to_cents(s["net_payable"]) for s in statements)
+    print(
+        f"statements {args.month}: {len(statements)} units, net payable {format_cents(net)}"
+        f" in {time.monotonic() - started:.1f}s",
+        flush=True,
+    )
+    return 0
+
+
 def cmd_seed(args) -> int:
     from .seed import seed
 
@@ -321,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loglevel", default=os.environ.get("MALL_LOG_LEVEL", "INFO"))
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("beat", help="the scheduler: saga deadlines, delivery batch cut-offs")
+    p = sub.add_parser("beat", help="the scheduler: saga deadlines, delivery batch cut-offs, statements on the 15th")
     p.set_defaults(func=cmd_beat)
 
     p = sub.add_parser("seed", help="load the demo data through the gateway's API")
@@ -340,6 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--service", choices=registry.ALL)
     p.add_argument("--days", type=_days, help="the retention in days (default MALL_MESSAGE_RETENTION_DAYS, 14)")
     p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser("statements", help="build a month's statements now (beat does it on the 15th)")
+    p.add_argument("--month", required=True, type=_month, help="the month, YYYY-MM (mall time zone)")
+    p.set_defaults(func=cmd_statements)
 
     p = sub.add_parser("catalogue", help="print the message catalogue (docs/messages.md) from shared/contracts.py")
     p.add_argument("--write", action="store_true")

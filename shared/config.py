@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from shared.money import format_cents, to_cents
+
 SERVICES = ("gateway", "catalog", "orders", "stores", "logistics", "billing")
 
 #: Where each service's web process listens when nothing else is said (`MALL_<SERVICE>_URL` overrides).
@@ -55,6 +57,10 @@ class Settings:
     batch_cutoffs: tuple[str, ...] = ("10:00", "16:00")
     #: Courier insurance premium as a fraction of declared value (3‰ to 5‰ in the courier agreement).
     insurance_rate: str = "0.003"
+    #: What the courier company charges per parcel out of town, in cents (`MALL_COURIER_FEE`, "12.00").
+    courier_fee_cents: int = 1200
+    #: What a parcel delivered by the group's own couriers costs, in cents (`MALL_LOCAL_DELIVERY_FEE`, "0.00").
+    local_delivery_fee_cents: int = 0
     login_attempts_per_minute: int = 10
     #: Fault injection for the fault suite: the share of messages the relay publishes twice (0 normally).
     fault_duplicate_rate: float = 0.0
@@ -109,10 +115,24 @@ class Settings:
             payment_timeout_minutes=int(_env("MALL_PAYMENT_TIMEOUT_MINUTES", str(cls.payment_timeout_minutes))),
             batch_cutoffs=cutoffs,
             insurance_rate=_env("MALL_INSURANCE_RATE", cls.insurance_rate),
+            courier_fee_cents=_fee("MALL_COURIER_FEE", cls.courier_fee_cents),
+            local_delivery_fee_cents=_fee("MALL_LOCAL_DELIVERY_FEE", cls.local_delivery_fee_cents),
             login_attempts_per_minute=int(_env("MALL_LOGIN_ATTEMPTS_PER_MINUTE", "10")),
             fault_duplicate_rate=float(_env("MALL_FAULT_DUPLICATE_RATE", "0")),
             message_retention_days=_retention_days(),
         )
+
+
+def _fee(name: str, default_cents: int) -> int:
+    """A fee setting written as money ("12.00") in integer cents; a start-up error naming it if it is not one."""
+    raw = _env(name, format_cents(default_cents))
+    try:
+        cents = to_cents(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} {exc}") from None
+    if cents < 0:
+        raise ValueError(f"{name} must not be negative (not {raw!r})")
+    return cents
 
 
 def _retention_days() -> int:

@@ -127,6 +127,9 @@ class TakePayment(Payload):
     method = fields.String(required=True, validate=validate.OneOf(["balance", "online", "cod"]))
     total_cents = _cents()
     units = fields.List(fields.Nested(UnitAmount), required=True, validate=validate.Length(min=1))
+    #: The order's lines with the unit each is fulfilled at: billing keeps them for the three order copies
+    #: and the sales report. Optional (an empty list) so that commands sent before it existed still validate.
+    lines = fields.List(fields.Nested(CompletedLine), required=False, load_default=list)
 
 
 class RefundPayment(Payload):

@@ -1,15 +1,17 @@
-"""Billing's internal HTTP API (service token required): wallets and payments."""
+"""Billing's internal HTTP API (service token required): wallets, payments, and finance's copies, statements and
+sales report."""
 
-from flask import Blueprint
+from flask import Blueprint, request
 from sqlalchemy import select
 
+from shared.http import ServiceUnavailable
 from shared.money import format_cents
-from shared.web import load_body, not_found
+from shared.web import ApiError, load_body, not_found
 
 from . import services
-from .config import runtime
+from .config import logistics_costs, runtime
 from .models import Payment
-from .schemas import BalanceAdjustment, PaymentNotice
+from .schemas import BalanceAdjustment, MonthQuery, PaymentNotice, StatementRun
 
 bp = Blueprint("billing", __name__, url_prefix="/internal")
 
@@ -53,3 +55,45 @@ def payment_notified():
         raise not_found("Payment")
     with runtime.unit_of_work(order) as uow:
         return services.payment_notified(uow, notice)
+
+
+# --- finance ------------------------------------------------------------------------------------
+
+
+@bp.get("/orders/<order>/copies")
+def order_copies(order: str):
+    """The order's website, department (one per unit) and finance copies: `{"copies": [{"kind": "website",
+    "unit": null, "lines": [{"sku", "name", "quantity", "amount": "25.00"}], "total": "25.00"}, ...]}`; 404."""
+    with runtime.db.session() as session:
+        return {"copies": services.order_copies(session, order)}
+
+
+@bp.post("/statements/run")
+def run_statements():
+    """Build a month's statements now, replacing any built before: `{"month": "2026-10"}` ->
+    `{"month", "items": [statement]}`; 503 when logistics (the month's costs) does not answer."""
+    body = load_body(StatementRun)
+    timezone = runtime.settings.timezone
+    try:
+        items = services.run_statements(runtime.db, body["month"], logistics_costs, timezone=timezone)
+    except ServiceUnavailable as exc:
+        raise ApiError(503, "service_unavailable", "Logistics did not answer with the month's costs.") from exc
+    return {"month": body["month"], "items": items}
+
+
+@bp.get("/statements")
+def statements():
+    """`?month=2026-10` -> `{"month", "items": [{"unit", "month", "orders", "gross", "refunds", "logistics_cost",
+    "insurance", "net_payable", "parcels", "built_at"}]}` (empty until the month is run)."""
+    query = load_body(MonthQuery, request.args.to_dict())
+    with runtime.db.session() as session:
+        return {"month": query["month"], "items": services.statements_of(session, query["month"])}
+
+
+@bp.get("/reports/sales")
+def sales_report():
+    """`?month=2026-10` -> `{"month", "items": [{"sku", "name", "units", "orders", "revenue"}]}`, by revenue."""
+    query = load_body(MonthQuery, request.args.to_dict())
+    with runtime.db.session() as session:
+        items = services.sales_report(session, query["month"], runtime.settings.timezone)
+    return {"month": query["month"], "items": items}

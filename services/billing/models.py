@@ -1,4 +1,5 @@
-"""Billing's tables: wallets and their movements, payments, and the ledger of entries per unit."""
+"""Billing's tables: wallets and movements, payments, the ledger of entries per unit, each order's lines
+(for the three order copies and the sales report) and the monthly statements."""
 
 from __future__ import annotations
 
@@ -73,4 +74,42 @@ class LedgerEntry(Base):
     kind: Mapped[str] = mapped_column(String(16))
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: When the money moved: the month a statement counts the entry in (hence the index).
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class OrderLine(Base):
+    """One line of an order as billing was told with its payment: what, how many, for how much, from which unit.
+
+    The website, department and finance copies of the order and the monthly sales report are read from these.
+    """
+
+    __tablename__ = "order_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order: Mapped[str] = mapped_column(String(32), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    unit: Mapped[str] = mapped_column(String(32))
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class Statement(Base):
+    """What the mall settles with one unit for one calendar month (mall time zone): built on the 15th for the
+    month before, or again by finance; building a month again replaces its rows."""
+
+    __tablename__ = "statements"
+    __table_args__ = (UniqueConstraint("unit", "month", name="uq_statements_unit_month"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit: Mapped[str] = mapped_column(String(32))
+    month: Mapped[str] = mapped_column(String(7), index=True)  # "2026-10"
+    orders: Mapped[int] = mapped_column(Integer)
+    gross_cents: Mapped[int] = mapped_column(BigInteger)
+    refunds_cents: Mapped[int] = mapped_column(BigInteger)
+    parcels: Mapped[int] = mapped_column(Integer)
+    logistics_cost_cents: Mapped[int] = mapped_column(BigInteger)
+    insurance_cents: Mapped[int] = mapped_column(BigInteger)
+    net_payable_cents: Mapped[int] = mapped_column(BigInteger)
+    built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

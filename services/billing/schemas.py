@@ -2,6 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
+from shared.calendar import month_field
 from shared.money import Money
 
 
@@ -22,3 +23,11 @@ class PaymentNotice(Schema):
     )
     #: When the customer paid, as the provider says (`gmt_payment`); the sale counts in that month.
     paid_at = fields.AwareDateTime(load_default=None, allow_none=True, format="iso")
+
+
+class MonthQuery(Schema):
+    month = month_field(required=True)
+
+
+class StatementRun(Schema):
+    month = month_field(required=True)

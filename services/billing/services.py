@@ -1,4 +1,5 @@
-"""Billing's use cases: take and refund payments, keep wallets and the ledger. No Flask, no Celery.
+"""Billing's use cases: take and refund payments, keep wallets and the ledger; finance's order copies, monthly
+statements and sales report. No Flask, no Celery (another service's data comes in as a function).
 
 Taking a payment is on every order's path: wallets, movements, new payments and ledger entries are
 written with the Core statements below, built once with bound parameters, so SQLAlchemy reuses their
@@ -8,27 +9,34 @@ compiled form and no ORM object is loaded or flushed per message.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from shared.db import direct
+from shared.calendar import month_bounds
+from shared.db import Database, direct
 from shared.messaging import UnitOfWork, now
-from shared.web import ApiError
+from shared.money import format_cents
+from shared.web import ApiError, not_found
 
-from .models import LedgerEntry, Payment, Wallet, WalletMovement
+from .models import LedgerEntry, OrderLine, Payment, Statement, Wallet, WalletMovement
+
+log = logging.getLogger("mall.billing")
 
 # --- statements -----------------------------------------------------------------------------------
 # (An update may not name a bound parameter after one of its columns: hence "member", not "member_id".)
 
-wallet_table, movement_table, payment_table, ledger_table = (
+wallet_table, movement_table, payment_table, ledger_table, line_table = (
     Wallet.__table__,
     WalletMovement.__table__,
     Payment.__table__,
     LedgerEntry.__table__,
+    OrderLine.__table__,
 )
 
 BALANCE = direct(select(wallet_table.c.balance_cents).where(wallet_table.c.member_id == bindparam("member")))
@@ -53,6 +61,7 @@ PAYMENT_STATE = direct(
 )
 RECORD_PAYMENT = direct(insert(payment_table))
 RECORD_ENTRIES = direct(insert(ledger_table))
+RECORD_LINES = direct(insert(line_table))
 SALES = direct(
     select(ledger_table.c.unit, ledger_table.c.amount_cents).where(
         ledger_table.c.order == bindparam("order"), ledger_table.c.kind == "sale"
@@ -156,14 +165,26 @@ def take_payment(uow: UnitOfWork, command: dict[str, Any]) -> None:
     else:
         payment["status"] = "cod"
     session.execute(RECORD_PAYMENT, payment)
+    if command["lines"]:  # (a command sent before take_payment carried lines has none: see docs/messages.md)
+        session.execute(RECORD_LINES, [{"order": order, **line} for line in command["lines"]])
     _reply_with_state(uow, payment)
 
 
-def _record_entries(session: Session, order: str, kind: str, shares: list[dict[str, Any]], reason: str) -> None:
-    """One ledger entry per unit share (`{"unit", "amount_cents"}`): what it is owed (sale) or gives back (refund)."""
+def _record_entries(
+    session: Session,
+    order: str,
+    kind: str,
+    shares: list[dict[str, Any]],
+    reason: str,
+    at: datetime | None = None,
+) -> None:
+    """One ledger entry per unit share (`{"unit", "amount_cents"}`): what it is owed (sale) or gives back (refund).
+
+    An entry is dated when the money moved (`at`, default now): the month a statement counts it in.
+    """
     if not shares:
         return  # (an insert without parameters would write one row of defaults)
-    at = now()
+    at = at or now()
     session.execute(
         RECORD_ENTRIES,
         [
@@ -216,7 +237,10 @@ def complete_sale(uow: UnitOfWork, event: dict[str, Any]) -> None:
         for line in event["lines"]:
             units[line["unit"]] = units.get(line["unit"], 0) + line["amount_cents"]
         shares = [{"unit": unit, "amount_cents": amount} for unit, amount in units.items()]
-        _record_entries(uow.session, payment.order, "sale", shares, "cash collected on delivery")
+        # Dated when the cash was collected, not when this message happened to be handled.
+        _record_entries(
+            uow.session, payment.order, "sale", shares, "cash collected on delivery", at=event["completed_at"]
+        )
 
 
 #: Alipay's trade states: paid (TRADE_FINISHED: paid and no longer refundable), closed unpaid (or fully
@@ -251,7 +275,8 @@ def payment_notified(uow: UnitOfWork, notice: dict[str, Any]) -> dict[str, Any]:
         payment.status, payment.failure = "captured", None
         payment.captured_at = notice.get("paid_at") or now()
         payment.refunded_at = None  # a void of the cancelled order recorded one; the refund sets it again
-        _record_entries(uow.session, payment.order, "sale", json.loads(payment.shares or "[]"), "paid online")
+        shares = json.loads(payment.shares or "[]")
+        _record_entries(uow.session, payment.order, "sale", shares, "paid online", at=payment.captured_at)
         _reply_with_state(uow, _state(payment))
         return {"order": payment.order, "status": payment.status, "changed": True}
     if status == CLOSED_STATE and payment.status == "pending":
@@ -284,3 +309,199 @@ def payment_view(payment: Payment) -> dict[str, Any]:
         "trade_no": payment.trade_no,
         "captured_at": payment.captured_at.isoformat() if payment.captured_at else None,
     }
+
+
+# --- finance: the three order copies --------------------------------------------------------------
+
+
+def _copy(kind: str, unit: str | None, lines: list[OrderLine]) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "unit": unit,
+        "lines": [
+            {"sku": line.sku, "name": line.name, "quantity": line.quantity, "amount": format_cents(line.amount_cents)}
+            for line in lines
+        ],
+        "total": format_cents(sum(line.amount_cents for line in lines)),
+    }
+
+
+def order_copies(session: Session, order: str) -> list[dict[str, Any]]:
+    """The order's three copies (网站, 部门, 财务): the website's and finance's with every line, and one
+    department copy per unit with that unit's lines; 404 for an order billing has no lines of."""
+    lines = list(session.scalars(select(OrderLine).where(OrderLine.order == order).order_by(OrderLine.id)))
+    if not lines:
+        raise not_found("Order")
+    units = sorted({line.unit for line in lines})
+    return [
+        _copy("website", None, lines),
+        *(_copy("department", unit, [line for line in lines if line.unit == unit]) for unit in units),
+        _copy("finance", None, lines),
+    ]
+
+
+# --- finance: monthly statements ------------------------------------------------------------------
+
+#: Logistics' costs of a month per unit: `[{"unit", "parcels", "logistics_cost_cents", "insurance_cents"}]`.
+CostsLookup = Callable[[str], list[dict[str, Any]]]
+#: Told `(month, units done, units in all)` after each unit's statement.
+Progress = Callable[[str, int, int], None]
+
+#: Two runs of one month (beat and finance at once) take turns on PostgreSQL; SQLite writes one at a time anyway.
+STATEMENT_LOCK = direct(select(func.pg_advisory_xact_lock(bindparam("namespace"), bindparam("key")).label("locked")))
+_LOCK_NAMESPACE = 0x4249  # "BI": billing's advisory locks
+
+
+def _entries_by_unit(session: Session, kind: str, start: datetime, end: datetime) -> dict[str, tuple[int, int]]:
+    """{unit: (distinct orders, sum of amounts)} of the ledger entries of one kind dated in [start, end)."""
+    rows = session.execute(
+        select(LedgerEntry.unit, func.count(func.distinct(LedgerEntry.order)), func.sum(LedgerEntry.amount_cents))
+        .where(LedgerEntry.kind == kind, LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
+        .group_by(LedgerEntry.unit)
+    ).all()
+    return {unit: (orders, int(amount or 0)) for unit, orders, amount in rows}
+
+
+def build_statements(
+    session: Session,
+    month: str,
+    costs: list[dict[str, Any]],
+    *,
+    timezone: str,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Build (or build again) every unit's statement of `month`, replacing that month's rows.
+
+    A sale counts in the month its payment was captured (cash on delivery: collected), a refund in the
+    month it was paid out: the dates of their ledger entries, in the mall's time zone. `costs` are
+    logistics' fees and premiums of the parcels booked that month (see CostsLookup). A unit with costs
+    and no sales still gets a statement. net_payable = gross - refunds - logistics_cost - insurance.
+    """
+    if session.bind.dialect.name == "postgresql":
+        year, number = (int(part) for part in month.split("-"))
+        session.execute(STATEMENT_LOCK, {"namespace": _LOCK_NAMESPACE, "key": year * 100 + number})
+    start, end = month_bounds(month, timezone)
+    sales = _entries_by_unit(session, "sale", start, end)
+    refunds = _entries_by_unit(session, "refund", start, end)
+    charged = {row["unit"]: row for row in costs}
+    units = sorted(set(sales) | set(refunds) | set(charged))
+    session.execute(delete(Statement).where(Statement.month == month))
+    built_at = now()
+    statements = []
+    for done, unit in enumerate(units, start=1):
+        orders, gross = sales.get(unit, (0, 0))
+        refunded = -refunds.get(unit, (0, 0))[1]  # refund entries are negative: the statement shows them positive
+        cost = charged.get(unit, {})
+        logistics_cost, insurance = cost.get("logistics_cost_cents", 0), cost.get("insurance_cents", 0)
+        statement = Statement(
+            unit=unit,
+            month=month,
+            orders=orders,
+            gross_cents=gross,
+            refunds_cents=refunded,
+            parcels=cost.get("parcels", 0),
+            logistics_cost_cents=logistics_cost,
+            insurance_cents=insurance,
+            net_payable_cents=gross - refunded - logistics_cost - insurance,
+            built_at=built_at,
+        )
+        session.add(statement)
+        statements.append(statement)
+        log.info("statements %s: %d/%d units", month, done, len(units))
+        if progress is not None:
+            progress(month, done, len(units))
+    session.flush()
+    return [statement_view(s) for s in statements]
+
+
+def run_statements(
+    db: Database,
+    month: str,
+    costs: CostsLookup,
+    *,
+    timezone: str,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Build `month`'s statements now (see build_statements): logistics' costs are asked first, outside
+    any transaction, then one transaction replaces the month's rows."""
+    charged = costs(month)
+    with db.session() as session, session.begin():
+        return build_statements(session, month, charged, timezone=timezone, progress=progress)
+
+
+def statements_of(session: Session, month: str) -> list[dict[str, Any]]:
+    """The statements built for `month`, by unit (none before the month is run)."""
+    rows = session.scalars(select(Statement).where(Statement.month == month).order_by(Statement.unit))
+    return [statement_view(s) for s in rows]
+
+
+def statement_view(s: Statement) -> dict[str, Any]:
+    return {
+        "unit": s.unit,
+        "month": s.month,
+        "orders": s.orders,
+        "gross": format_cents(s.gross_cents),
+        "refunds": format_cents(s.refunds_cents),
+        "logistics_cost": format_cents(s.logistics_cost_cents),
+        "insurance": format_cents(s.insurance_cents),
+        "net_payable": format_cents(s.net_payable_cents),
+        "parcels": s.parcels,
+        "built_at": s.built_at.isoformat(),
+    }
+
+
+# --- finance: the monthly sales report ------------------------------------------------------------
+
+
+#: A product's lines in a month: (name, units, distinct orders, amount in cents).
+ProductTotals = tuple[str, int, int, int]
+
+
+def _lines_by_product(session: Session, kind: str, start: datetime, end: datetime) -> dict[str, ProductTotals]:
+    """{sku: ProductTotals} of the lines whose unit has a `kind` ledger entry dated in [start, end)."""
+    rows = session.execute(
+        select(
+            OrderLine.sku,
+            func.max(OrderLine.name),
+            func.sum(OrderLine.quantity),
+            func.count(func.distinct(OrderLine.order)),
+            func.sum(OrderLine.amount_cents),
+        )
+        .join(
+            LedgerEntry,
+            (LedgerEntry.order == OrderLine.order) & (LedgerEntry.unit == OrderLine.unit) & (LedgerEntry.kind == kind),
+        )
+        .where(LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
+        .group_by(OrderLine.sku)
+    ).all()
+    return {sku: (name, int(units), orders, int(amount)) for sku, name, units, orders, amount in rows}
+
+
+def sales_report(session: Session, month: str, timezone: str) -> list[dict[str, Any]]:
+    """Per product, what was sold in `month`: units, orders and revenue, by revenue (highest first).
+
+    A line counts in the month its unit's sale was captured (cash on delivery: collected); a line refunded
+    in the month takes its units and revenue off again (its order still counts among the orders that month
+    it was sold in). Orders paid before billing kept lines (see docs/messages.md) are not in it.
+    """
+    start, end = month_bounds(month, timezone)
+    sold = _lines_by_product(session, "sale", start, end)
+    refunded = _lines_by_product(session, "refund", start, end)
+    report = []
+    for sku in set(sold) | set(refunded):
+        name, units, orders, revenue = sold.get(sku, (None, 0, 0, 0))
+        back_name, back_units, _, back_revenue = refunded.get(sku, (None, 0, 0, 0))
+        report.append(
+            {
+                "sku": sku,
+                "name": name or back_name,
+                "units": units - back_units,
+                "orders": orders,
+                "revenue_cents": revenue - back_revenue,
+            }
+        )
+    report.sort(key=lambda row: (-row["revenue_cents"], row["sku"]))
+    return [
+        {k: v for k, v in row.items() if k != "revenue_cents"} | {"revenue": format_cents(row["revenue_cents"])}
+        for row in report
+    ]

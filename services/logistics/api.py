@@ -6,7 +6,7 @@ from shared.web import load_body
 
 from . import services
 from .config import runtime
-from .schemas import CloseBatch, Delivered, DeliveryQuery, PickUp, TrackingReport
+from .schemas import CloseBatch, CostsQuery, Delivered, DeliveryQuery, PickUp, TrackingReport
 
 bp = Blueprint("logistics", __name__, url_prefix="/internal")
 
@@ -73,3 +73,16 @@ def shipments(order: str):
     """`{"items": [shipment]}` with each shipment's tracking timeline; empty for an order with none."""
     with runtime.db.session() as session:
         return {"items": services.shipments_of(session, order)}
+
+
+@bp.get("/costs")
+def costs():
+    """What a month's deliveries cost per unit, for finance's statements: `?month=2026-10` ->
+    `{"month": "2026-10", "items": [{"unit", "parcels", "logistics_cost_cents", "insurance_cents"}]}`.
+
+    A parcel counts in the month (the mall's time zone) it was booked; a withdrawn one costs nothing.
+    """
+    query = load_body(CostsQuery, request.args.to_dict())
+    with runtime.db.session() as session:
+        items = services.costs(session, query["month"], runtime.settings.timezone)
+    return {"month": query["month"], "items": items}

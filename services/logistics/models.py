@@ -50,6 +50,9 @@ class Shipment(Base):
     address: Mapped[dict[str, Any]] = mapped_column(JSON)
     declared_value_cents: Mapped[int] = mapped_column(BigInteger)
     insurance_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: What delivering it costs the mall (the courier company's charge, or the local delivery fee), fixed
+    #: from the settings when it is booked; finance charges it to the unit in its monthly statement.
+    delivery_fee_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     cod_amount_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     status: Mapped[str] = mapped_column(String(16), index=True)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batches.id"), index=True)

@@ -2,6 +2,8 @@
 
 from marshmallow import Schema, fields, validate
 
+from shared.calendar import month_field
+
 _who = validate.Length(min=1, max=64)
 
 
@@ -24,6 +26,10 @@ class PickUp(Schema):
 class Delivered(Schema):
     signed_by = fields.String(required=True, validate=validate.Length(min=1, max=100))
     courier = fields.String(required=True, validate=_who)
+
+
+class CostsQuery(Schema):
+    month = month_field(required=True)
 
 
 class TrackingEventIn(Schema):

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared.calendar import month_bounds
 from shared.db import direct
 from shared.messaging import UnitOfWork, now
 from shared.money import format_cents, rate_of
@@ -158,12 +159,15 @@ def arrange_delivery(
     *,
     courier: CourierAdapter,
     insurance_rate: str,
+    delivery_fees: Mapping[str, int],
     timezone: str,
 ) -> None:
     """Book one fulfilment's delivery: local parcels join the open batch, others get a courier waybill.
 
     Courier parcels are insured at `insurance_rate` of their declared value (3‰ to 5‰ in the courier
-    agreement). One shipment per fulfilment: the same command again only repeats the reply.
+    agreement). Each shipment records what its delivery costs, `delivery_fees[delivery]` in cents (the
+    settings' fee of the day it is booked). One shipment per fulfilment: the same command again only
+    repeats the reply.
     """
     session = uow.session
     _lock_fulfilment(session, command["fulfilment_id"])
@@ -184,6 +188,7 @@ def arrange_delivery(
         "declared_value_cents": command["declared_value_cents"],
         "cod_amount_cents": command["cod_amount_cents"],
         "insurance_cents": 0,
+        "delivery_fee_cents": delivery_fees[command["delivery"]],
         "status": "awaiting_batch",
         "batch_id": None,
         "waybill": None,
@@ -500,6 +505,7 @@ def shipments_of(session: Session, order: str) -> list[dict[str, Any]]:
             "carrier": s.carrier,
             "declared_value": format_cents(s.declared_value_cents),
             "insurance": format_cents(s.insurance_cents),
+            "delivery_fee": format_cents(s.delivery_fee_cents),
             "cod_amount": format_cents(s.cod_amount_cents),
             "picked_up_by": s.picked_up_by,
             "signature": s.signature,
@@ -514,4 +520,36 @@ def shipments_of(session: Session, order: str) -> list[dict[str, Any]]:
             ],
         }
         for s in shipments
+    ]
+
+
+# --- what deliveries cost ---------------------------------------------------------------------------
+
+
+def costs(session: Session, month: str, timezone: str) -> list[dict[str, Any]]:
+    """Per unit, the parcels booked in `month` (the mall's time zone), their delivery fees and premiums.
+
+    Finance charges these to the unit in its monthly statement. A shipment counts in the month it was
+    booked; one withdrawn before hand-over (cancelled) costs nothing and is left out.
+    """
+    start, end = month_bounds(month, timezone)
+    rows = session.execute(
+        select(
+            Shipment.unit,
+            func.count().label("parcels"),
+            func.coalesce(func.sum(Shipment.delivery_fee_cents), 0).label("fees"),
+            func.coalesce(func.sum(Shipment.insurance_cents), 0).label("insurance"),
+        )
+        .where(Shipment.created_at >= start, Shipment.created_at < end, Shipment.status != "cancelled")
+        .group_by(Shipment.unit)
+        .order_by(Shipment.unit)
+    ).all()
+    return [
+        {
+            "unit": row.unit,
+            "parcels": row.parcels,
+            "logistics_cost_cents": int(row.fees),
+            "insurance_cents": int(row.insurance),
+        }
+        for row in rows
     ]

@@ -14,6 +14,10 @@ def arrange_delivery(uow, payload):
         payload,
         courier=courier,
         insurance_rate=runtime.settings.insurance_rate,
+        delivery_fees={
+            "courier": runtime.settings.courier_fee_cents,
+            "local": runtime.settings.local_delivery_fee_cents,
+        },
         timezone=runtime.settings.timezone,
     )
 

@@ -302,6 +302,20 @@ def _send_pack(uow: UnitOfWork, f: _LockedFulfilment, settings: Settings) -> Non
     _wait(f, "stores.pack_parcel", settings)
 
 
+def _lines_with_units(order: _LockedOrder) -> list[dict[str, Any]]:
+    """The order's lines with the unit each is fulfilled at (`CompletedLine`): billing's copy of the order."""
+    return [
+        {
+            "sku": line.sku,
+            "name": line.name,
+            "unit": _unit_of(order, line) or "-",
+            "quantity": line.quantity,
+            "amount_cents": line.amount_cents,
+        }
+        for line in order.lines
+    ]
+
+
 def _send_take_payment(uow: UnitOfWork, order: _LockedOrder, settings: Settings) -> None:
     shares: dict[str, int] = defaultdict(int)
     for f in order.fulfilments:
@@ -314,6 +328,7 @@ def _send_take_payment(uow: UnitOfWork, order: _LockedOrder, settings: Settings)
             "method": order.payment_method,
             "total_cents": order.total_cents,
             "units": [{"unit": unit, "amount_cents": amount} for unit, amount in sorted(shares.items())],
+            "lines": _lines_with_units(order),
         },
     )
     order.payment_deadline_at = now() + timedelta(seconds=settings.reply_deadline_seconds)
@@ -795,16 +810,7 @@ def confirm_receipt(uow: UnitOfWork, number: str) -> None:
             "order": order.number,
             "member_id": order.member_id,
             "completed_at": completed_at.isoformat(),
-            "lines": [
-                {
-                    "sku": line.sku,
-                    "name": line.name,
-                    "unit": _unit_of(order, line) or "-",
-                    "quantity": line.quantity,
-                    "amount_cents": line.amount_cents,
-                }
-                for line in order.lines
-            ],
+            "lines": _lines_with_units(order),
         },
     )
 

@@ -60,6 +60,15 @@ EXAMPLES = {
         "method": "balance",
         "total_cents": 12900,
         "units": [{"unit": "DS-COSMETICS", "amount_cents": 12900}],
+        "lines": [
+            {
+                "sku": "LIPSTICK-RED-01",
+                "name": "Red lipstick",
+                "unit": "DS-COSMETICS",
+                "quantity": 1,
+                "amount_cents": 12900,
+            }
+        ],
     },
     "billing.refund_payment": {"order": "M1", "reason": "cancelled"},
     "logistics.arrange_delivery": {
@@ -164,6 +173,21 @@ def test_every_consumer_named_in_the_catalogue_really_handles_the_message(type_)
         runtime = importlib.import_module(PACKAGES[consumer] + ".config").runtime
         assert type_ in runtime.handlers, f"{consumer} does not handle {type_}"
         assert message_type(type_).task_name(consumer) in runtime.celery.tasks
+
+
+def test_a_take_payment_sent_before_it_carried_lines_still_validates_with_none():
+    earlier = {k: v for k, v in EXAMPLES["billing.take_payment"].items() if k != "lines"}
+    body = Envelope(type="billing.take_payment", payload=earlier, sender="orders", correlation_id="M1").dump()
+    _, payload = validate_message("billing.take_payment", body)
+    assert payload["lines"] == []
+
+
+def test_a_take_payment_line_without_its_unit_is_refused():
+    line = {k: v for k, v in EXAMPLES["billing.take_payment"]["lines"][0].items() if k != "unit"}
+    payload = EXAMPLES["billing.take_payment"] | {"lines": [line]}
+    body = Envelope(type="billing.take_payment", payload=payload, sender="orders", correlation_id="M1").dump()
+    with pytest.raises(ValidationError):
+        validate_message("billing.take_payment", body)
 
 
 def test_stores_work_goes_to_the_units_own_queue():

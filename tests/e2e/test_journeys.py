@@ -307,3 +307,48 @@ def test_the_home_city_decides_local_delivery(mall, sku_prefix):
     _, placed = mall.place(token, [(product["sku"], 1)], city=HOME_CITY.upper())
     order = mall.wait_for(placed["number"], token, {"ready_to_ship", "packing", "paid", "placed"})
     assert order["fulfilments"] == [] or order["fulfilments"][0]["delivery"] == "local"
+
+
+def test_finance_sees_a_paid_courier_order_in_its_copies_and_the_months_statement(mall, sku_prefix):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    unit = mall.unit(f"EL-FIN-{sku_prefix}", kind="warehouse", division="electronics")
+    tv = mall.product(f"TV-FIN-{sku_prefix}", "3299.00", unit, division="electronics", category="Big appliances")
+    mall.stock_in(unit, tv["sku"], 1)
+    token, _ = mall.customer("5000.00")
+    _, placed = mall.place(token, [(tv["sku"], 1)], city="Guilin", lat=25.27, lon=110.29)
+    number = placed["number"]
+    mall.wait_for(number, token, "ready_to_ship")
+    for _ in range(100):  # booked: the courier fee and the premium are recorded
+        if mall.order(number, token)["fulfilments"][0]["waybill"]:
+            break
+        time.sleep(0.2)
+    accountant = mall.staff("finance")
+
+    copies = mall.ok("GET", f"/api/finance/orders/{number}/copies", token=accountant)["copies"]
+    assert [(c["kind"], c["unit"], c["total"]) for c in copies] == [
+        ("website", None, "3299.00"),
+        ("department", unit, "3299.00"),
+        ("finance", None, "3299.00"),
+    ]
+    assert copies[1]["lines"] == [{"sku": tv["sku"], "name": tv["name"], "quantity": 1, "amount": "3299.00"}]
+
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    built = mall.ok("POST", "/api/finance/statements/run", {"month": month}, accountant)
+    [mine] = [s for s in built["items"] if s["unit"] == unit]
+    # 3‰ of 3299.00 is 9.897: 9.90; the courier's fee is MALL_COURIER_FEE's default, 12.00.
+    assert (mine["orders"], mine["gross"], mine["refunds"], mine["logistics_cost"], mine["insurance"]) == (
+        1,
+        "3299.00",
+        "0.00",
+        "12.00",
+        "9.90",
+    )
+    assert mine["net_payable"] == "3277.10"
+    listed = mall.ok("GET", f"/api/finance/statements?month={month}", token=accountant)["items"]
+    assert [s for s in listed if s["unit"] == unit] == [mine]
+    report = mall.ok("GET", f"/api/finance/reports/sales?month={month}", token=accountant)["items"]
+    assert [r for r in report if r["sku"] == tv["sku"]] == [
+        {"sku": tv["sku"], "name": tv["name"], "units": 1, "orders": 1, "revenue": "3299.00"}
+    ]

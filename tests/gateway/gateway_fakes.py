@@ -25,6 +25,11 @@ class FakeInnerServices:
         self.waybills: set[str] = set()
         self.tracked: list[dict[str, Any]] = []
         self.notices: list[dict[str, Any]] = []
+        #: Billing's finance side: copies by order number, each month's statements and sales report.
+        self.copies: dict[str, list[dict[str, Any]]] = {}
+        self.month_costs: dict[str, list[dict[str, Any]]] = {}
+        self.built: dict[str, list[dict[str, Any]]] = {}
+        self.sales: dict[str, list[dict[str, Any]]] = {}
         self.calls: list[str] = []
         self.batches_closed_by: list[str] = []
         self.down: set[str] = set()
@@ -183,6 +188,28 @@ class FakeInnerServices:
             raise ApiError(400, "amount_mismatch", "The amount does not match the order's payment.")
         self.notices.append(notice)
         return {"order": payment["order"], "status": "captured", "changed": True}
+
+    # --- finance (billing) ----------------------------------------------------------------------
+
+    def order_copies(self, number):
+        self._call("billing", "order_copies")
+        if number not in self.copies:
+            raise ApiError(404, "not_found", "Order was not found.")
+        return {"copies": self.copies[number]}
+
+    def run_statements(self, month):
+        """Billing's run, as far as the gateway can tell: the month's statements, built from what is set up."""
+        self._call("billing", "run_statements")
+        self.built[month] = [dict(row, month=month) for row in self.month_costs.get(month, [])]
+        return {"month": month, "items": self.built[month]}
+
+    def statements(self, month):
+        self._call("billing", "statements")
+        return {"month": month, "items": self.built.get(month, [])}
+
+    def sales_report(self, month):
+        self._call("billing", "sales_report")
+        return {"month": month, "items": self.sales.get(month, [])}
 
     # --- logistics -------------------------------------------------------------------------------
 

@@ -21,6 +21,9 @@ def place(orders, *lines, number="M20261124AAAAAA", address=NANNING, method="bal
     return number
 
 
+PACKED_AT = "2026-11-24T10:00:00+08:00"
+
+
 def order_view(client, number="M20261124AAAAAA"):
     return client.get(f"/internal/orders/{number}").json
 
@@ -65,6 +68,25 @@ def test_an_order_for_two_units_is_paid_once_when_both_have_reserved(orders, cli
         {"unit": "DS-COSMETICS", "amount_cents": 2500},
         {"unit": "EL-WAREHOUSE", "amount_cents": 329900},
     ]
+    assert take["lines"] == [
+        {"sku": "LIPSTICK-RED-01", "name": "Red lipstick", "unit": "DS-COSMETICS", "quantity": 2, "amount_cents": 2500},
+        {"sku": "TV-55-SKYWORTH", "name": "55 inch TV", "unit": "EL-WAREHOUSE", "quantity": 1, "amount_cents": 329900},
+    ]
+
+
+def test_billing_is_told_the_same_lines_when_paid_and_when_completed(orders, client):
+    place(orders)
+    reserve_all(orders, client)
+    [take] = payloads(orders, "billing.take_payment")
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    fid = fulfilment_ids(client)["DS-COSMETICS"]
+    reply(orders, "parcel.packed", fulfilment_id=fid, unit="DS-COSMETICS", slip_no="XS-1", packed_at=PACKED_AT)
+    progress = {"fulfilment_id": fid, "waybill": None, "at": "2026-11-24T11:00:00+08:00"}
+    reply(orders, "shipment.shipped", detail="picked up", **progress)
+    reply(orders, "shipment.delivered", detail="signed", **progress)
+    assert client.post("/internal/orders/M20261124AAAAAA/receipt").status_code == 200
+    [completed, _] = payloads(orders, "order.completed")
+    assert take["lines"] == completed["lines"] != []
 
 
 def test_a_local_order_travels_from_placed_to_completed(orders, client):
