@@ -53,6 +53,9 @@ class Settings:
     reply_deadline_seconds: int = 30
     #: An online order not paid within this many minutes is cancelled and its stock released.
     payment_timeout_minutes: int = 30
+    #: A delivered order's receipt is confirmed for the customer this many days after delivery. Under 15,
+    #: so that everything delivered in a month is final before the 15th settles that month.
+    auto_receipt_days: int = 10
     #: Local delivery batches close at these times of day (mall time zone).
     batch_cutoffs: tuple[str, ...] = ("10:00", "16:00")
     #: Courier insurance premium as a fraction of declared value (3‰ to 5‰ in the courier agreement).
@@ -113,6 +116,7 @@ class Settings:
             visibility_timeout=int(_env("MALL_VISIBILITY_TIMEOUT", str(cls.visibility_timeout))),
             reply_deadline_seconds=int(_env("MALL_REPLY_DEADLINE_SECONDS", str(cls.reply_deadline_seconds))),
             payment_timeout_minutes=int(_env("MALL_PAYMENT_TIMEOUT_MINUTES", str(cls.payment_timeout_minutes))),
+            auto_receipt_days=int(_env("MALL_AUTO_RECEIPT_DAYS", str(cls.auto_receipt_days))),
             batch_cutoffs=cutoffs,
             insurance_rate=_env("MALL_INSURANCE_RATE", cls.insurance_rate),
             courier_fee_cents=_fee("MALL_COURIER_FEE", cls.courier_fee_cents),

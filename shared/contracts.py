@@ -237,6 +237,9 @@ class OrderCompleted(Payload):
     order = _order()
     member_id = fields.Integer(required=True, strict=True)
     completed_at = fields.AwareDateTime(required=True, format="iso")
+    #: When the last parcel was signed for: cash on delivery was collected then (null: not known, for
+    #: an order delivered before orders kept it; optional, so events already in flight still load).
+    delivered_at = fields.AwareDateTime(required=False, load_default=None, allow_none=True, format="iso")
     lines = fields.List(fields.Nested(CompletedLine), required=True)
 
 

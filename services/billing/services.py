@@ -225,22 +225,23 @@ def refund_payment(uow: UnitOfWork, command: dict[str, Any]) -> None:
 
 
 def complete_sale(uow: UnitOfWork, event: dict[str, Any]) -> None:
-    """The customer confirmed receipt: the sale is final (cash on delivery counts as collected now)."""
+    """The customer confirmed receipt (or orders did, days after delivery): the sale is final. Cash on
+    delivery is captured as collected when the last parcel was signed for (`delivered_at`; for an order
+    delivered before orders kept that time, at completion)."""
     payment = uow.session.scalar(select(Payment).where(Payment.order == event["order"]))
     if payment is None or payment.completed_at is not None:
         return
     payment.completed_at = event["completed_at"]
     if payment.status == "cod":
+        collected_at = event.get("delivered_at") or event["completed_at"]
         payment.status = "captured"
-        payment.captured_at = event["completed_at"]
+        payment.captured_at = collected_at
         units: dict[str, int] = {}
         for line in event["lines"]:
             units[line["unit"]] = units.get(line["unit"], 0) + line["amount_cents"]
         shares = [{"unit": unit, "amount_cents": amount} for unit, amount in units.items()]
         # Dated when the cash was collected, not when this message happened to be handled.
-        _record_entries(
-            uow.session, payment.order, "sale", shares, "cash collected on delivery", at=event["completed_at"]
-        )
+        _record_entries(uow.session, payment.order, "sale", shares, "cash collected on delivery", at=collected_at)
 
 
 #: Alipay's trade states: paid (TRADE_FINISHED: paid and no longer refundable), closed unpaid (or fully

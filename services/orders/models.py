@@ -31,6 +31,9 @@ class Order(Base):
     payment_deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: When its last parcel was signed for (cash on delivery: collected); receipt is confirmed
+    #: automatically MALL_AUTO_RECEIPT_DAYS later if the customer has not confirmed it.
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     # Read-only collections: rows are written with their foreign keys set (services.place_order), so a
     # saga step's flush only looks at the rows it changed. With writable relationships every flush

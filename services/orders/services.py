@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, exists, insert, inspect, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, exists, insert, inspect, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from shared.config import Settings, is_local
@@ -663,6 +663,7 @@ def shipment_delivered(uow: UnitOfWork, event: dict[str, Any]) -> None:
     _note(order, f"delivered from {f.unit}" + _how(event))
     if all(x.status == DELIVERED for x in order.fulfilments):
         order.status = "delivered"
+        order.delivered_at = event["at"]  # the last parcel signed for: cash on delivery collected
     elif order.status in ("packing", "ready_to_ship"):
         order.status = "shipping"
 
@@ -801,15 +802,21 @@ def confirm_receipt(uow: UnitOfWork, number: str) -> None:
         return
     if order.status != "delivered":
         raise ApiError(409, "not_delivered", f"Order {number} is {order.status}, not delivered yet.")
+    _complete(uow, order, "customer confirmed receipt: completed")
+
+
+def _complete(uow: UnitOfWork, order: _LockedOrder, note: str) -> None:
+    """The deal is done: billing makes the sale final (cash on delivery: collected at `delivered_at`)."""
     order.status = "completed"
-    completed_at = now()
-    _note(order, "customer confirmed receipt: completed")
+    _note(order, note)
+    delivered_at = order.delivered_at
     uow.send(
         "order.completed",
         {
             "order": order.number,
             "member_id": order.member_id,
-            "completed_at": completed_at.isoformat(),
+            "completed_at": now().isoformat(),
+            "delivered_at": delivered_at.isoformat() if delivered_at else None,
             "lines": _lines_with_units(order),
         },
     )
@@ -833,6 +840,19 @@ def check_cash_on_delivery(uow: UnitOfWork, number: str, settings: Settings) -> 
 _OVERDUE_FULFILMENTS = direct(
     select(_fulfilments.c.id, _fulfilments.c.order_number)
     .where(_fulfilments.c.deadline_at.is_not(None), _fulfilments.c.deadline_at < bindparam("at"))
+    .limit(bindparam("limit", type_=Integer))
+)
+#: Delivered orders whose customer has not confirmed receipt in time (orders delivered before
+#: `delivered_at` was kept count from their last change).
+_UNCONFIRMED_RECEIPTS = direct(
+    select(_orders.c.number)
+    .where(
+        _orders.c.status == "delivered",
+        or_(
+            _orders.c.delivered_at < bindparam("before"),
+            and_(_orders.c.delivered_at.is_(None), _orders.c.updated_at < bindparam("before")),
+        ),
+    )
     .limit(bindparam("limit", type_=Integer))
 )
 _OVERDUE_PAYMENTS = direct(
@@ -902,7 +922,19 @@ def sweep_deadlines(uow: UnitOfWork, settings: Settings, at: datetime | None = N
             continue
         _send_take_payment(uow, order, settings)
         resent += 1
+    _confirm_receipts_automatically(uow, settings, at, limit)
     return resent
+
+
+def _confirm_receipts_automatically(uow: UnitOfWork, settings: Settings, at: datetime, limit: int) -> None:
+    """A customer who never confirms receipt confirms it MALL_AUTO_RECEIPT_DAYS after delivery (as malls do):
+    the sale becomes final, and a delivered order never waits for ever."""
+    days = settings.auto_receipt_days
+    before = at - timedelta(days=days)
+    for number in uow.session.execute(_UNCONFIRMED_RECEIPTS, {"before": before, "limit": limit}).scalars().all():
+        order = _lock(uow, number)
+        if order.status == "delivered":  # (read again under the lock)
+            _complete(uow, order, f"receipt confirmed automatically {days} days after delivery: completed")
 
 
 def _sweep_requests(uow: UnitOfWork, model, resend, silence: str, settings: Settings, at: datetime, limit: int) -> int:

@@ -176,6 +176,25 @@ def test_cash_on_delivery_counts_in_the_month_the_cash_was_collected(billing, cl
     assert money(by_unit(run(billing, "2026-11"))["SM-GUOMAO"]) == (1, "137.70", "0.00", "0.00", "0.00", "137.70")
 
 
+def test_cash_on_delivery_counts_when_the_parcel_was_signed_for_not_when_receipt_was_confirmed(billing, client, clock):
+    """Delivered on 31 October (Shanghai), receipt confirmed (by the customer or automatically) in November:
+    the cash was collected at the door in October."""
+    clock.at = OCTOBER
+    pay(billing, "M20261020CCCC", RICE, method="cod")
+    clock.at = NOVEMBER
+    completed = {
+        "order": "M20261020CCCC",
+        "member_id": 7,
+        "completed_at": NOVEMBER.isoformat(),
+        "delivered_at": "2026-10-31T20:00:00+08:00",
+        "lines": [RICE],
+    }
+    assert deliver(billing, "order.completed", completed) == "handled"
+    assert money(by_unit(run(billing, "2026-10"))["SM-GUOMAO"])[:2] == (1, "137.70")
+    assert run(billing, "2026-11") == []
+    assert client.get("/internal/payments/M20261020CCCC").json["captured_at"].startswith("2026-10-31T12:00:00")
+
+
 def test_a_refund_paid_out_in_a_later_month_counts_in_that_month(billing, client, clock):
     top_up(client)
     pay(billing, "M20261020AAAA", LIPSTICK)

@@ -114,6 +114,7 @@ EXAMPLES = {
         "order": "M1",
         "member_id": 7,
         "completed_at": "2026-11-24T10:00:00+08:00",
+        "delivered_at": "2026-11-21T16:30:00+08:00",
         "lines": [
             {
                 "sku": "LIPSTICK-RED-01",
@@ -180,6 +181,13 @@ def test_a_take_payment_sent_before_it_carried_lines_still_validates_with_none()
     body = Envelope(type="billing.take_payment", payload=earlier, sender="orders", correlation_id="M1").dump()
     _, payload = validate_message("billing.take_payment", body)
     assert payload["lines"] == []
+
+
+def test_an_order_completed_sent_before_it_carried_delivered_at_still_validates_with_none():
+    earlier = {k: v for k, v in EXAMPLES["order.completed"].items() if k != "delivered_at"}
+    body = Envelope(type="order.completed", payload=earlier, sender="orders", correlation_id="M1").dump()
+    _, payload = validate_message("order.completed", body)
+    assert payload["delivered_at"] is None
 
 
 def test_a_take_payment_line_without_its_unit_is_refused():

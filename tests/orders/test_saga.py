@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from saga_samples import GUILIN, LIPSTICK, NANNING, RICE, TV
 
@@ -478,6 +478,54 @@ def test_a_reservation_arriving_after_the_cancel_is_given_back(orders, client):
     reply(orders, "stock.reserved", fulfilment_id=fid, unit="DS-COSMETICS")
     assert len(payloads(orders, "stores.release_stock")) == 2
     assert payloads(orders, "billing.take_payment") == []
+
+
+def delivered_order(orders, client, method="balance", signed_at="2026-11-24T11:00:00+08:00"):
+    place(orders, method=method)
+    reserve_all(orders, client)
+    if method == "cod":
+        reply(orders, "payment.pending", method="cod")
+        assert client.post("/internal/orders/M20261124AAAAAA/check").status_code == 200
+    else:
+        reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    [pack] = payloads(orders, "stores.pack_parcel")
+    fid = pack["fulfilment_id"]
+    packed = {"slip_no": "XS-1", "packed_at": "2026-11-24T10:00:00+08:00", "unit": "DS-COSMETICS"}
+    reply(orders, "parcel.packed", fulfilment_id=fid, **packed)
+    reply(orders, "shipment.booked", fulfilment_id=fid, delivery="local", waybill=None, carrier=None)
+    progress = {"fulfilment_id": fid, "waybill": None, "at": signed_at}
+    reply(orders, "shipment.shipped", detail="picked up", **progress)
+    reply(orders, "shipment.delivered", detail="signed by Li Ming", **progress)
+    assert order_view(client)["status"] == "delivered"
+
+
+def test_a_receipt_nobody_confirms_is_confirmed_automatically_days_after_delivery(orders, client):
+    from services.orders import services
+
+    delivered_order(orders, client, method="cod")
+    signed = datetime(2026, 11, 24, 3, 0, tzinfo=UTC)
+    days = orders.settings.auto_receipt_days
+    with orders.unit_of_work("sweep") as uow:
+        services.sweep_deadlines(uow, orders.settings, at=signed + timedelta(days=days, minutes=-1))
+    assert order_view(client)["status"] == "delivered"
+    with orders.unit_of_work("sweep") as uow:
+        services.sweep_deadlines(uow, orders.settings, at=signed + timedelta(days=days, minutes=1))
+    view = order_view(client)
+    assert view["status"] == "completed"
+    assert view["timeline"][-1]["event"] == f"receipt confirmed automatically {days} days after delivery: completed"
+    [completed] = payloads(orders, "order.completed")[:1]
+    assert completed["delivered_at"] == "2026-11-24T03:00:00+00:00"  # billing dates the cash collected then
+    with orders.unit_of_work("sweep") as uow:  # once
+        services.sweep_deadlines(uow, orders.settings, at=signed + timedelta(days=days * 3))
+    assert len(payloads(orders, "order.completed")) == 2  # (one for billing, one for catalog)
+    assert client.post("/internal/orders/M20261124AAAAAA/receipt").status_code == 200  # the customer, late
+
+
+def test_a_receipt_the_customer_confirms_carries_when_the_order_was_delivered(orders, client):
+    delivered_order(orders, client)
+    assert client.post("/internal/orders/M20261124AAAAAA/receipt").status_code == 200
+    [completed] = payloads(orders, "order.completed")[:1]
+    assert completed["delivered_at"] == "2026-11-24T03:00:00+00:00"
 
 
 def test_receipt_before_delivery_is_refused(orders, client):
