@@ -31,6 +31,15 @@ CLIENTS = 6
 SETTLED = {"ready_to_ship", "awaiting_stock", "cancelled"}
 NEGATIVE_STOCK = "SELECT unit, sku, on_hand, reserved FROM stock WHERE reserved < 0 OR on_hand - reserved < 0"
 SERVICES = ("gateway", "catalog", "orders", "stores", "logistics", "billing")
+LEDGER_OFF = """
+    SELECT p."order", p.amount_cents, coalesce(sum(e.amount_cents), 0) FROM payments p
+    LEFT JOIN ledger_entries e ON e."order" = p."order" AND e.kind = 'sale'
+    WHERE p.captured_at IS NOT NULL AND p."order" = ANY(:n)
+    GROUP BY p."order", p.amount_cents HAVING coalesce(sum(e.amount_cents), 0) != p.amount_cents
+"""
+CAPTURED_NOT_REFUNDED = (
+    'SELECT "order" FROM payments WHERE captured_at IS NOT NULL AND refunded_cents < amount_cents AND "order" = ANY(:n)'
+)
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +126,57 @@ class Chaos:
                 print(f"chaos: {exc!r}")
 
 
+class AlipayPayer:
+    """Alipay, under fire: pays each online order once it awaits payment, and notifies twice (as Alipay
+    repeats itself until it reads `success`), retrying what the mall could not take (a 503 while a
+    service is busy restarting). Orders it found cancelled first are left unpaid."""
+
+    def __init__(self, mall):
+        self.mall = mall
+        self.waiting: dict[str, str] = {}  # order number -> its customer's token
+        self.paid: set[str] = set()
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.rng = random.Random(5)
+
+    def add(self, number: str, token: str) -> None:
+        with self.lock:
+            self.waiting[number] = token
+
+    def _pay(self, number: str, token: str) -> bool:
+        """True when this order needs nothing more (paid, or cancelled before it could be paid)."""
+        status, order = self.mall.call("GET", f"/api/orders/{number}", token=token)
+        if status != 200 or order["status"] in ("placed",):
+            return False  # not known yet, or the saga has not asked for payment yet
+        if order["status"] != "awaiting_payment":
+            return True
+        status, pay = self.mall.call("POST", f"/api/orders/{number}/pay", {}, token)
+        if status != 200:
+            return False
+        answers = [self.mall.alipay(pay["out_trade_no"], order["total"]) for _ in range(2)]
+        if any(answer == (200, "success") for answer in answers):
+            self.paid.add(number)
+            return True
+        return False
+
+    def run(self) -> None:
+        while True:
+            with self.lock:
+                todo = list(self.waiting.items())
+            if not todo and self.done.is_set():
+                return
+            for number, token in todo:
+                try:
+                    finished = self._pay(number, token)
+                except Exception as exc:  # a hiccup of the mall under fire: try this order again later
+                    print(f"payer: {number}: {exc!r}")
+                    finished = False
+                if finished:
+                    with self.lock:
+                        self.waiting.pop(number, None)
+            time.sleep(0.3 + self.rng.random() * 0.3)
+
+
 class StockSampler:
     """Samples stores' stock while the load runs: on hand − reserved must never go below zero."""
 
@@ -162,8 +222,9 @@ def test_no_order_is_lost_charged_twice_or_oversold_under_fire(chaos_mall):
     customers = [mall.customer("3000.00") for _ in range(12)]
     opening = 3000_00 * len(customers)
 
-    chaos, sampler = Chaos(mall, redis_server), StockSampler(mall)
+    chaos, sampler, payer = Chaos(mall, redis_server), StockSampler(mall), AlipayPayer(mall)
     threads = [threading.Thread(target=chaos.run), threading.Thread(target=sampler.run)]
+    threads.append(threading.Thread(target=payer.run))
     for t in threads:
         t.start()
 
@@ -174,18 +235,24 @@ def test_no_order_is_lost_charged_twice_or_oversold_under_fire(chaos_mall):
     plan = [
         (rng.choice(customers)[0], rng.sample(products, rng.choice([1, 1, 2])), rng.random()) for _ in range(ORDERS)
     ]
+    # One order in six is paid online, by Alipay's signed notifications (AlipayPayer).
+    online = {i for i in range(ORDERS) if rng.random() < 1 / 6}
+    plan = [(token, items, luck, "online" if i in online else "balance") for i, (token, items, luck) in enumerate(plan)]
 
     # Spread the load over at least ~12 s, so the chaos strikes while orders are in flight.
     pause = 12.0 * CLIENTS / ORDERS
 
     def shop(part):
-        for token, items, luck in part:
+        for token, items, luck, method in part:
             time.sleep(pause * rng.random() * 2)
             city = "Guilin" if luck < 0.2 else "Nanning"
-            status, answer = mall.place(token, [(sku, 1 + int(luck * 10) % 2) for sku, _ in items], city=city)
+            lines = [(sku, 1 + int(luck * 10) % 2) for sku, _ in items]
+            status, answer = mall.place(token, lines, city=city, method=method)
             if status == 202:
                 with lock:
                     accepted.append((token, answer["number"]))
+                if method == "online":
+                    payer.add(answer["number"], token)
                 if luck > 0.93:
                     mall.call("POST", f"/api/orders/{answer['number']}/cancel", {}, token)
             else:
@@ -204,8 +271,10 @@ def test_no_order_is_lost_charged_twice_or_oversold_under_fire(chaos_mall):
     chaos.done.set()
     threads[0].join()
 
-    # Drain: every accepted order must settle (ready to ship, cancelled, or waiting for stock).
+    # Drain: every accepted order must settle (ready to ship, cancelled, or waiting for stock), and the
+    # money a cancelled order took must be back (a refund is a saga step of its own).
     numbers = [n for _, n in accepted]
+    payer.done.set()
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
         states = dict(query(mall, "orders", "SELECT number, status FROM orders WHERE number = ANY(:n)", n=numbers))
@@ -214,11 +283,13 @@ def test_no_order_is_lost_charged_twice_or_oversold_under_fire(chaos_mall):
         still_held = query(
             mall, "stores", "SELECT 1 FROM reservations WHERE status = 'held' AND \"order\" = ANY(:n)", n=cancelled
         )
-        if not unsettled and not still_held:
+        unrefunded = query(mall, "billing", CAPTURED_NOT_REFUNDED, n=cancelled)
+        if not unsettled and not still_held and not unrefunded:
             break
         time.sleep(2)
     sampler.done.set()
     threads[1].join()
+    threads[2].join(timeout=60)
 
     # The checker, from each service's own database.
     states = dict(query(mall, "orders", "SELECT number, status FROM orders WHERE number = ANY(:n)", n=numbers))
@@ -257,9 +328,21 @@ def test_no_order_is_lost_charged_twice_or_oversold_under_fire(chaos_mall):
     kept = sum(
         row[0]
         for row in query(
-            mall, "billing", "SELECT amount_cents - refunded_cents FROM payments WHERE captured_at IS NOT NULL"
+            mall,
+            "billing",
+            "SELECT amount_cents - refunded_cents FROM payments WHERE captured_at IS NOT NULL AND method = 'balance'",
         )
     )
+    # Online: captured exactly for the orders Alipay paid, once each (one sale entry per unit).
+    captured_online = {
+        row[0]
+        for row in query(
+            mall, "billing", "SELECT \"order\" FROM payments WHERE method = 'online' AND captured_at IS NOT NULL"
+        )
+    }
+    # The ledger matches the payments: each captured payment's sale entries add up to what it took.
+    ledger_off = query(mall, "billing", LEDGER_OFF, n=numbers)
+    unrefunded = query(mall, "billing", CAPTURED_NOT_REFUNDED, n=[n for n in numbers if states.get(n) == "cancelled"])
     dead = {row[0] for service in SERVICES for row in query(mall, service, "SELECT message_id FROM dead_letters")}
     duplicates = sum(
         row[0] or 0 for service in SERVICES for row in query(mall, service, "SELECT sum(duplicates) FROM inbox")
@@ -267,7 +350,8 @@ def test_no_order_is_lost_charged_twice_or_oversold_under_fire(chaos_mall):
     print(
         f"\nfaults: load {load_seconds:.1f}s, {len(accepted)} accepted, rejected {dict(rejected)}, "
         f"{chaos.kills} workers killed, {chaos.redis_restarts} Redis restarts, {len(chaos.poison)} poison, "
-        f"{sampler.samples} stock samples, statuses {dict(Counter(states.values()))}"
+        f"{sampler.samples} stock samples, statuses {dict(Counter(states.values()))}, "
+        f"{len(payer.paid)} paid online"
     )
     print(
         f"faults: orders={len(numbers)} lost={len(lost)} double_charged={len(debits)} "
@@ -281,6 +365,9 @@ def test_no_order_is_lost_charged_twice_or_oversold_under_fire(chaos_mall):
     assert not oversold and not sampler.violations, (oversold, sampler.violations[:10])
     assert not mismatched, f"reservations do not match live orders: {mismatched[:10]}"
     assert money_now + kept == opening, "money appeared or vanished"
+    assert captured_online == payer.paid, (sorted(captured_online ^ payer.paid)[:10], "captured without payment")
+    assert not ledger_off, f"sale entries do not add up to the payment: {ledger_off[:10]}"
+    assert not unrefunded, f"cancelled but the money kept: {unrefunded[:10]}"
     assert set(chaos.poison) <= dead, "a poison message is not in the dead-letter table"
     assert duplicates > 0, "no duplicate was dropped: the faults did not fire"
     assert chaos.kills > 0 and sampler.samples > 0
