@@ -264,6 +264,38 @@ def get_product(product_id: int):
     return product | {"in_stock": available > 0, "availability": availability}
 
 
+@shop.get("/products/<id:product_id>/reviews")
+def list_reviews(product_id: int):
+    """A product's reviews, newest first: `?rating=5&with_photos=true&page=&per_page=` ->
+    `{items: [{id, rating, text, photos, author, created_at}], total, page, per_page, rating: {average, count,
+    by_rating}}`. Anyone may read them; authors are shown masked (`w***g`)."""
+    query = load_query(schemas.ReviewQuery)
+    found = inner().reviews(product_id, query)
+    if found is None:
+        raise not_found("Product")
+    with runtime.db.session() as session, session.begin():
+        authors = services.masked_usernames(session, {r["member_id"] for r in found["items"]})
+    return found | {"items": [public_review(r, authors) for r in found["items"]]}
+
+
+@shop.post("/products/<id:product_id>/reviews")
+@requires("customer")
+def write_review(product_id: int):
+    """Review a product the caller received (an order of theirs with it is completed), once per such order:
+    `{rating: 1..5, text, photos?: [url, ...] (at most 9), order?}` -> 201 the review; 409 `not_purchased`
+    or `already_reviewed`."""
+    body = load_json(schemas.ReviewIn)
+    written = inner().write_review(product_id, body | {"member_id": g.me.id})
+    with runtime.db.session() as session, session.begin():
+        authors = services.masked_usernames(session, {g.me.id})
+    return public_review(written, authors), 201
+
+
+def public_review(review: dict[str, Any], authors: dict[int, str]) -> dict[str, Any]:
+    fields = ("id", "rating", "text", "photos", "created_at")
+    return {k: review.get(k) for k in fields} | {"author": authors.get(review.get("member_id"), "***")}
+
+
 @shop.get("/wallet")
 @requires("customer")
 def wallet():

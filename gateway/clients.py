@@ -70,6 +70,14 @@ class InnerServices:
         """`{items: [product], missing: [sku]}`."""
         return self.catalog.post("/internal/products/lookup", json={"skus": skus})
 
+    def reviews(self, product_id: int, params: dict[str, Any]) -> dict[str, Any] | None:
+        """`{items, total, page, per_page, rating}`; None for an unknown product."""
+        return self.catalog.get_or_none(f"/internal/products/{product_id}/reviews", params=params)
+
+    def write_review(self, product_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """201 review; 404 unknown product, 409 `not_purchased` / `already_reviewed` (ApiError)."""
+        return self.catalog.post(f"/internal/products/{product_id}/reviews", json=body)
+
     # --- stores ----------------------------------------------------------------------------------
 
     def create_unit(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -35,6 +35,8 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "shop.list_units": {"ok": (200, None)},
     "shop.search_products": {"query": s.ProductSearch, "ok": (200, s.ProductPage), "errors": (422,)},
     "shop.get_product": {"ok": (200, s.ProductDetail), "errors": (404,)},
+    "shop.list_reviews": {"query": s.ReviewQuery, "ok": (200, s.ReviewPage), "errors": (404, 422)},
+    "shop.write_review": {"body": s.ReviewIn, "ok": (201, s.ReviewOut), "errors": (404, 409, 422)},
     "shop.wallet": {"ok": (200, s.WalletOut)},
     "shop.place_order": {"body": s.OrderIn, "ok": (202, s.OrderPlaced), "errors": (409, 422), "key": True},
     "shop.list_orders": {"query": s.OrderListQuery, "ok": (200, s.OrderList)},

@@ -218,6 +218,50 @@ class ProductDetail(ProductSummary):
     division = fields.String()
     unit = fields.String(allow_none=True)
     availability = fields.Nested(Availability)
+    rating = fields.Nested("Rating")
+
+
+class ReviewIn(Schema):
+    rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    text = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    #: Links to the photos (晒单), at most nine.
+    photos = fields.List(
+        fields.Url(schemes={"http", "https"}, validate=validate.Length(max=500)),
+        load_default=list,
+        validate=validate.Length(max=9),
+    )
+    #: Which of the caller's completed orders it reviews; unset: the oldest one not reviewed yet.
+    order = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=32))
+
+
+class ReviewQuery(Query):
+    rating = fields.Integer(validate=validate.Range(min=1, max=5))
+    with_photos = fields.Boolean()
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class ReviewOut(Schema):
+    id = fields.Integer()
+    rating = fields.Integer()
+    text = fields.String()
+    photos = fields.List(fields.String())
+    author = fields.String(metadata={"example": "w***g"})
+    created_at = fields.String()
+
+
+class Rating(Schema):
+    average = fields.Float(allow_none=True, metadata={"example": 4.5})
+    count = fields.Integer()
+    by_rating = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class ReviewPage(Schema):
+    items = fields.List(fields.Nested(ReviewOut))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+    rating = fields.Nested(Rating)
 
 
 # --- money ---------------------------------------------------------------------------------------

@@ -595,6 +595,18 @@ def placed_view(ref: OrderRef) -> dict[str, Any]:
     }
 
 
+def mask_username(username: str) -> str:
+    """How a reviewer is shown to everyone else: first and last character ("w***g"), never the whole name."""
+    return f"{username[0]}***{username[-1]}" if len(username) > 1 else "***"
+
+
+def masked_usernames(session: Session, member_ids: set[int]) -> dict[int, str]:
+    if not member_ids:
+        return {}
+    rows = session.execute(select(User.id, User.username).where(User.id.in_(sorted(member_ids)))).all()
+    return {member_id: mask_username(username) for member_id, username in rows}
+
+
 def order_refs_of(session: Session, member_id: int) -> list[OrderRef]:
     return list(
         session.scalars(select(OrderRef).where(OrderRef.member_id == member_id).order_by(OrderRef.created_at.desc()))

@@ -1,4 +1,4 @@
-"""Catalog's internal HTTP API (service to service, token required): products and categories."""
+"""Catalog's internal HTTP API (service to service, token required): products, categories and reviews."""
 
 from flask import Blueprint, request
 
@@ -6,7 +6,7 @@ from shared.web import load_body, not_found, schema_instance
 
 from . import services
 from .config import runtime
-from .schemas import Lookup, NewProduct, ProductOut, ProductQuery
+from .schemas import Lookup, NewProduct, NewReview, ProductOut, ProductQuery, ReviewOut, ReviewQuery
 
 bp = Blueprint("catalog", __name__, url_prefix="/internal")
 
@@ -43,7 +43,8 @@ def get_product(product_id: int):
         product = services.get_product(session, product_id, count_view=count_view)
         if product is None:
             raise not_found("Product")
-        return schema_instance(ProductOut).dump(product)
+        rating = services.rating_of(session, product_id)
+        return schema_instance(ProductOut).dump(product) | {"rating": rating}
 
 
 @bp.post("/products/lookup")
@@ -60,3 +61,28 @@ def list_categories():
     """`{"items": [{"name": "TVs", "products": 12}]}`."""
     with runtime.db.session() as session, session.begin():
         return {"items": services.list_categories(session)}
+
+
+@bp.post("/products/<int:product_id>/reviews")
+def write_review(product_id: int):
+    """`{"member_id": 7, "rating": 5, "text": "...", "photos": ["https://..."], "order"?: "M..."}` -> 201 review;
+    404 unknown product; 409 `not_purchased` (no completed order of it), `already_reviewed`."""
+    body = load_body(NewReview)
+    with runtime.db.session() as session, session.begin():
+        review = services.write_review(session, product_id, body)
+        return schema_instance(ReviewOut).dump(review), 201
+
+
+@bp.get("/products/<int:product_id>/reviews")
+def list_reviews(product_id: int):
+    """`?rating=5&with_photos=1&page=1&per_page=20` -> `{items, total, page, per_page, rating}`, newest first."""
+    query = load_body(ReviewQuery, request.args.to_dict())
+    with runtime.db.session() as session, session.begin():
+        items, total, rating = services.reviews_of(session, product_id, query)
+        return {
+            "items": schema_instance(ReviewOut).dump(items, many=True),
+            "total": total,
+            "page": query["page"],
+            "per_page": query["per_page"],
+            "rating": rating,
+        }

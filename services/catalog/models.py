@@ -1,10 +1,21 @@
-"""Catalog's tables: categories, manufacturers, suppliers and the products that belong to them."""
+"""Catalog's tables: categories, manufacturers, suppliers, the products that belong to them, and their reviews."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import declarative_base
@@ -67,3 +78,36 @@ class Product(Base):
     category: Mapped[Category] = relationship(lazy="joined", innerjoin=True)
     manufacturer: Mapped[Manufacturer] = relationship(lazy="joined", innerjoin=True)
     supplier: Mapped[Supplier] = relationship(lazy="joined", innerjoin=True)
+
+
+class Purchase(Base):
+    """A product a member bought in a completed order (from `order.completed`): what they may review."""
+
+    __tablename__ = "purchases"
+    __table_args__ = (UniqueConstraint("order", "sku", name="uq_purchases_order_sku"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order: Mapped[str] = mapped_column(String(32))
+    sku: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[int] = mapped_column(Integer, index=True)
+    completed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Review(Base):
+    """A customer's review of a product they bought (晒单: with photos): one per product per order."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("order", "product_id", name="uq_reviews_order_product_id"),
+        Index("ix_reviews_product_id_rating", "product_id", "rating"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    member_id: Mapped[int] = mapped_column(Integer, index=True)
+    #: Only the reviewer's own orders are named to them; others see the review without it.
+    order: Mapped[str] = mapped_column(String(32))
+    rating: Mapped[int] = mapped_column(SmallInteger)
+    text: Mapped[str] = mapped_column(Text)
+    photos: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -103,3 +103,51 @@ class ProductOut(Schema):
     views = fields.Integer()
     units_sold = fields.Integer()
     created_at = fields.Function(lambda p: _iso(p.created_at))
+
+
+#: A review may show up to nine photos (as the storefronts' 晒单 does), each a link to where it is stored.
+MAX_PHOTOS = 9
+
+
+class NewReview(Schema):
+    """A member's review of a product they received: `member_id` comes from the gateway, never the body."""
+
+    member_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
+    text = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    photos = fields.List(
+        fields.Url(schemes={"http", "https"}, validate=validate.Length(max=500)),
+        load_default=list,
+        validate=validate.Length(max=MAX_PHOTOS),
+    )
+    #: Which completed order the review is of; unset: the member's oldest order of it not yet reviewed.
+    order = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=32))
+
+    @pre_load
+    def strip(self, data: Any, **_: Any) -> Any:
+        return _strip_strings(data)
+
+
+class ReviewQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    rating = fields.Integer(load_default=None, validate=validate.Range(min=1, max=5))
+    with_photos = fields.Boolean(load_default=False)
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+    @pre_load
+    def drop_empty(self, data: Any, **_: Any) -> Any:
+        return {k: v for k, v in data.items() if v != ""}
+
+
+class ReviewOut(Schema):
+    id = fields.Integer()
+    product_id = fields.Integer()
+    member_id = fields.Integer()
+    order = fields.String()
+    rating = fields.Integer()
+    text = fields.String()
+    photos = fields.List(fields.String())
+    created_at = fields.Function(lambda r: _iso(r.created_at))

@@ -1,4 +1,4 @@
-"""Catalog's use cases: add and find products, count views and sales. No Flask, no Celery."""
+"""Catalog's use cases: add and find products, count views and sales, reviews. No Flask, no Celery."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.messaging import UnitOfWork, now
 from shared.web import ApiError
 
-from .models import Category, Manufacturer, Product, Supplier
+from .models import Category, Manufacturer, Product, Purchase, Review, Supplier
 
 log = logging.getLogger("mall.catalog")
 
@@ -148,7 +148,9 @@ def list_categories(session: Session) -> list[dict[str, Any]]:
 
 
 def count_sales(uow: UnitOfWork, event: dict[str, Any]) -> None:
-    """A completed order adds its quantities to `units_sold` (the inbox makes a redelivery count nothing)."""
+    """A completed order adds its quantities to `units_sold` (the inbox makes a redelivery count nothing),
+    and lets its customer review what they bought."""
+    _record_purchases(uow.session, event)
     quantities: dict[str, int] = {}
     for line in event["lines"]:
         quantities[line["sku"]] = quantities.get(line["sku"], 0) + line["quantity"]
@@ -162,3 +164,82 @@ def count_sales(uow: UnitOfWork, event: dict[str, Any]) -> None:
         )
         if result.rowcount == 0:
             log.warning("order %s sold %s, which the catalogue does not know", event["order"], sku)
+
+
+# --- reviews --------------------------------------------------------------------------------------
+
+
+def _record_purchases(session: Session, event: dict[str, Any]) -> None:
+    skus = sorted({line["sku"] for line in event["lines"]})
+    if skus:
+        bought = {"order": event["order"], "member_id": event["member_id"], "completed_at": event["completed_at"]}
+        rows = [bought | {"sku": sku} for sku in skus]
+        session.execute(insert(Purchase), rows)
+
+
+def write_review(session: Session, product_id: int, review: dict[str, Any]) -> Review:
+    """A member reviews a product they received: once per completed order that bought it.
+
+    404 for an unknown product; 409 `not_purchased` when the member has no completed order of it (or not
+    the one named), 409 `already_reviewed` when every such order has its review.
+    """
+    product = session.get(Product, product_id)
+    if product is None:
+        raise ApiError(404, "not_found", "Product was not found.")
+    member = review["member_id"]
+    bought = select(Purchase.order).where(Purchase.sku == product.sku, Purchase.member_id == member)
+    if review["order"]:
+        bought = bought.where(Purchase.order == review["order"])
+    orders = session.scalars(bought.order_by(Purchase.completed_at, Purchase.id)).all()
+    if not orders:
+        raise ApiError(409, "not_purchased", "Only a customer who received this product can review it.")
+    reviewed = set(
+        session.scalars(select(Review.order).where(Review.product_id == product_id, Review.order.in_(orders)))
+    )
+    order = next((o for o in orders if o not in reviewed), None)
+    if order is None:
+        raise ApiError(409, "already_reviewed", "This purchase has its review already.")
+    row = Review(
+        product_id=product_id,
+        member_id=member,
+        order=order,
+        rating=review["rating"],
+        text=review["text"],
+        photos=review["photos"],
+        created_at=now(),
+    )
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the same purchase reviewed twice at once: the other one won
+        raise ApiError(409, "already_reviewed", "This purchase has its review already.") from exc
+    return row
+
+
+def reviews_of(session: Session, product_id: int, query: dict[str, Any]) -> tuple[list[Review], int, dict[str, Any]]:
+    """A product's reviews, newest first (filtered by rating, or to those with photos), their count, and
+    the product's rating over all its reviews: `{"average": 4.5 | None, "count": 12, "by_rating": {"5": 8, ...}}`."""
+    if session.get(Product, product_id) is None:
+        raise ApiError(404, "not_found", "Product was not found.")
+    chosen = select(Review).where(Review.product_id == product_id)
+    if query.get("rating"):
+        chosen = chosen.where(Review.rating == query["rating"])
+    if query.get("with_photos"):
+        chosen = chosen.where(func.json_array_length(Review.photos) > 0)
+    total = session.scalar(select(func.count()).select_from(chosen.subquery()))
+    page, per_page = query.get("page", 1), query.get("per_page", 20)
+    items = session.scalars(
+        chosen.order_by(Review.created_at.desc(), Review.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return list(items), total, rating_of(session, product_id)
+
+
+def rating_of(session: Session, product_id: int) -> dict[str, Any]:
+    counts = dict(
+        session.execute(
+            select(Review.rating, func.count()).where(Review.product_id == product_id).group_by(Review.rating)
+        ).all()
+    )
+    count = sum(counts.values())
+    average = round(sum(r * n for r, n in counts.items()) / count, 1) if count else None
+    return {"average": average, "count": count, "by_rating": {str(r): counts.get(r, 0) for r in range(5, 0, -1)}}

@@ -88,6 +88,21 @@ def test_a_local_order_goes_from_placed_to_completed(mall, sku_prefix):
     events = [e["event"] for e in order["timeline"]]
     assert events[0].startswith("placed") and any("receipt" in e for e in events)
 
+    # Received: the customer may now review it (once catalog has heard the order completed), once.
+    body = {"rating": 5, "text": "Lovely colour.", "photos": ["https://img.example.com/lipstick.jpg"]}
+    for _ in range(100):
+        status, review = mall.call("POST", f"/api/products/{product['id']}/reviews", body, token)
+        if status != 409 or review["error"]["code"] != "not_purchased":
+            break
+        time.sleep(0.1)
+    assert status == 201, review
+    status, again = mall.call("POST", f"/api/products/{product['id']}/reviews", body, token)
+    assert status == 409 and again["error"]["code"] == "already_reviewed"
+    listed = mall.ok("GET", f"/api/products/{product['id']}/reviews?with_photos=true")
+    assert [r["id"] for r in listed["items"]] == [review["id"]] and listed["rating"]["average"] == 5
+    assert "***" in listed["items"][0]["author"]
+    assert mall.ok("GET", f"/api/products/{product['id']}")["rating"]["count"] == 1
+
 
 def test_an_out_of_town_order_is_moved_by_kuaidi100_pushes(mall, sku_prefix):
     unit = mall.unit(f"EL-{sku_prefix}", kind="warehouse", division="electronics")

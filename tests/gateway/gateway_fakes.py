@@ -25,6 +25,9 @@ class FakeInnerServices:
         self.waybills: set[str] = set()
         self.tracked: list[dict[str, Any]] = []
         self.notices: list[dict[str, Any]] = []
+        #: Catalog's reviews, and which orders each (member, product) received: what they may review.
+        self.review_rows: list[dict[str, Any]] = []
+        self.received: dict[tuple[int, int], list[str]] = {}
         #: Billing's finance side: copies by order number, each month's statements and sales report.
         self.copies: dict[str, list[dict[str, Any]]] = {}
         self.month_costs: dict[str, list[dict[str, Any]]] = {}
@@ -71,6 +74,35 @@ class FakeInnerServices:
         if product is not None and count_view:
             product["views"] += 1
         return product
+
+    def reviews(self, product_id, params):
+        self._call("catalog", "reviews")
+        if product_id not in self.products:
+            return None
+        rows = [r for r in self.review_rows if r["product_id"] == product_id]
+        if params.get("rating"):
+            rows = [r for r in rows if r["rating"] == params["rating"]]
+        count = len(rows)
+        average = round(sum(r["rating"] for r in rows) / count, 1) if count else None
+        return {"items": rows[::-1], "total": count, "page": 1, "per_page": 20, "rating": {"average": average,
+                "count": count, "by_rating": {}}}  # fmt: skip
+
+    def write_review(self, product_id, body):
+        """Catalog's rules, as far as the gateway can tell: only what the member received, once per order."""
+        self._call("catalog", "write_review")
+        if product_id not in self.products:
+            raise ApiError(404, "not_found", "Product was not found.")
+        orders = self.received.get((body["member_id"], product_id), [])
+        done = {r["order"] for r in self.review_rows if r["product_id"] == product_id}
+        if not orders:
+            raise ApiError(409, "not_purchased", "Only a customer who received this product can review it.")
+        left = [o for o in orders if o not in done]
+        if not left:
+            raise ApiError(409, "already_reviewed", "This purchase has its review already.")
+        review = {"id": next(self._ids), "product_id": product_id, "order": left[0]}
+        review["created_at"] = "2026-11-25T10:00:00+00:00"
+        self.review_rows.append(review | body)
+        return review | body
 
     def lookup_products(self, skus):
         self._call("catalog", "lookup_products")
