@@ -412,8 +412,6 @@ def pay_order(number: str):
             "out_trade_no": charge["out_trade_no"],
             "total_amount": format_cents(charge["amount_cents"]),
             "subject": f"Mall order {number}",
-            # Alipay closes the trade when the mall stops waiting for it (the saga cancels the order then).
-            "timeout_express": f"{runtime.settings.payment_timeout_minutes}m",
         }
     )
     return {"out_trade_no": charge["out_trade_no"], "pay_url": f"{gateway}?{query}"}

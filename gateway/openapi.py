@@ -147,6 +147,9 @@ def _operation(app: Flask, endpoint: str, method: str, path_params: list) -> dic
             "description": _REASONS.get(code, "Error"),
             "content": {"application/json": {"schema": "ErrorOut"}},
         }
+    if "text" in meta:  # the partner's own word for a notification it should send again
+        responses["400"]["description"] += "; or the plain text `fail` (the notification does not match the order)"
+        responses["400"]["content"]["text/plain"] = {"schema": {"type": "string", "example": "fail"}}
     operation: dict[str, Any] = {
         "operationId": endpoint.replace(".", "_"),
         "summary": doc.splitlines()[0],

@@ -534,6 +534,7 @@ class AlipayNotice(PartnerPush):
         required=True, validate=validate.OneOf(["TRADE_SUCCESS", "TRADE_FINISHED", "TRADE_CLOSED", "WAIT_BUYER_PAY"])
     )
     app_id = fields.String(load_default=None)
+    seller_id = fields.String(load_default=None)
     #: Beijing time, "2026-11-25 10:00:00", as every time Alipay sends.
     gmt_payment = fields.String(load_default=None)
 

@@ -75,8 +75,12 @@ def alipay():
         forwarded = services.alipay_notice(notice)
     except (ValueError, ValidationError) as exc:
         raise _bad_payload("The form is not an Alipay trade notification.") from exc
-    app_id = runtime.settings.alipay_app_id
-    if app_id and notice["app_id"] != app_id:
+    # Alipay's advice after the signature: the notification must be for this app and this seller (a key
+    # may sign for several of a group's apps). Checked when configured (MALL_ALIPAY_APP_ID, _SELLER_ID).
+    settings = runtime.settings
+    if (settings.alipay_app_id and notice["app_id"] != settings.alipay_app_id) or (
+        settings.alipay_seller_id and notice["seller_id"] != settings.alipay_seller_id
+    ):
         return _alipay_fail()
     try:
         current_app.extensions["inner"].payment_notified(forwarded)

@@ -172,11 +172,6 @@ def cmd_worker(args) -> int:
     return 0
 
 
-#: When beat builds the statements on the 15th (mall time zone): before the working day, after the night's last
-#: refunds and cash collections of the month before have long been recorded.
-STATEMENTS_AT = (2, 0)
-
-
 def beat_schedule(settings: Settings) -> dict:
     from celery.schedules import crontab
 
@@ -190,11 +185,11 @@ def beat_schedule(settings: Settings) -> dict:
             "schedule": crontab(hour=hour, minute=minute),
             "options": {"queue": "logistics"},
         }
-    # Settlement (结算): on the 15th the month before is reconciled and settled to each department.
-    hour, minute = STATEMENTS_AT
+    # Settlement (结算): on the 15th the month before is reconciled and settled to each department. Every
+    # hour, the job builds it if it is due (from the 15th, once): a failed or lost run is made good an hour on.
     schedule["billing-run-statements"] = {
         "task": "billing.run_statements",
-        "schedule": crontab(day_of_month=15, hour=hour, minute=minute),
+        "schedule": crontab(minute=5),
         "options": {"queue": "billing"},
     }
     return schedule

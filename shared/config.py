@@ -48,6 +48,8 @@ class Settings:
     alipay_public_key: str | None = None
     #: The mall's own app id at Alipay: when set, a notification for another app is refused.
     alipay_app_id: str | None = None
+    #: The mall's seller id (PID) at Alipay: when set, a notification for another seller is refused.
+    alipay_seller_id: str | None = None
     visibility_timeout: int = 60
     #: How long the saga waits for a reply before it sends the command again.
     reply_deadline_seconds: int = 30
@@ -113,10 +115,12 @@ class Settings:
             aftership_secret=_env("MALL_AFTERSHIP_SECRET", cls.aftership_secret),
             alipay_public_key=_env("MALL_ALIPAY_PUBLIC_KEY"),
             alipay_app_id=_env("MALL_ALIPAY_APP_ID"),
+            alipay_seller_id=_env("MALL_ALIPAY_SELLER_ID"),
             visibility_timeout=int(_env("MALL_VISIBILITY_TIMEOUT", str(cls.visibility_timeout))),
             reply_deadline_seconds=int(_env("MALL_REPLY_DEADLINE_SECONDS", str(cls.reply_deadline_seconds))),
-            payment_timeout_minutes=int(_env("MALL_PAYMENT_TIMEOUT_MINUTES", str(cls.payment_timeout_minutes))),
-            auto_receipt_days=int(_env("MALL_AUTO_RECEIPT_DAYS", str(cls.auto_receipt_days))),
+            payment_timeout_minutes=_whole("MALL_PAYMENT_TIMEOUT_MINUTES", cls.payment_timeout_minutes, 1, 7 * 24 * 60),
+            # Under 15: everything delivered in a month must be final before the 15th settles it.
+            auto_receipt_days=_whole("MALL_AUTO_RECEIPT_DAYS", cls.auto_receipt_days, 1, 14),
             batch_cutoffs=cutoffs,
             insurance_rate=_env("MALL_INSURANCE_RATE", cls.insurance_rate),
             courier_fee_cents=_fee("MALL_COURIER_FEE", cls.courier_fee_cents),
@@ -137,6 +141,15 @@ def _fee(name: str, default_cents: int) -> int:
     if cents < 0:
         raise ValueError(f"{name} must not be negative (not {raw!r})")
     return cents
+
+
+def _whole(name: str, default: int, low: int, high: int) -> int:
+    """A whole-number setting within [low, high]; anything else stops the process, naming the setting."""
+    raw = _env(name, str(default))
+    value = int(raw) if raw.strip().isdigit() else None
+    if value is None or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high} (not {raw!r})")
+    return value
 
 
 def _retention_days() -> int:

@@ -137,6 +137,11 @@ class RefundPayment(Payload):
     reason = fields.String(required=True)
 
 
+class ExpirePayment(Payload):
+    order = _order()
+    reason = fields.String(required=True)
+
+
 class ArrangeDelivery(Payload):
     order = _order()
     fulfilment_id = fields.Integer(required=True, strict=True)
@@ -296,6 +301,13 @@ CATALOGUE: dict[str, MessageType] = {
             "charges the order once stock is held",
         ),
         _m("billing.refund_payment", RefundPayment, "orders", ("billing",), "refunds a cancelled paid order"),
+        _m(
+            "billing.expire_payment",
+            ExpirePayment,
+            "orders",
+            ("billing",),
+            "an online payment's time is up: failed if still unpaid, else its state",
+        ),
         _m(
             "logistics.arrange_delivery",
             ArrangeDelivery,

@@ -12,8 +12,9 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -224,6 +225,19 @@ def refund_payment(uow: UnitOfWork, command: dict[str, Any]) -> None:
     uow.send("payment.refunded", {"order": payment.order, "amount_cents": amount})
 
 
+def expire_payment(uow: UnitOfWork, command: dict[str, Any]) -> None:
+    """The order stopped waiting for its online payment: a payment still pending fails now, under the row's
+    lock, so the provider's notification is either before (captured: orders goes on) or after (money that
+    came after the close: captured, and orders refunds it). Either way orders is told where it stands."""
+    payment = uow.session.scalar(select(Payment).where(Payment.order == command["order"]).with_for_update())
+    if payment is None:  # billing never took the payment: nothing can be paid
+        uow.send("payment.failed", {"order": command["order"], "reason": command["reason"]})
+        return
+    if payment.status == "pending":
+        payment.status, payment.failure = "failed", command["reason"]
+    _reply_with_state(uow, _state(payment))
+
+
 def complete_sale(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """The customer confirmed receipt (or orders did, days after delivery): the sale is final. Cash on
     delivery is captured as collected when the last parcel was signed for (`delivered_at`; for an order
@@ -276,7 +290,7 @@ def payment_notified(uow: UnitOfWork, notice: dict[str, Any]) -> dict[str, Any]:
         payment.status, payment.failure = "captured", None
         payment.captured_at = notice.get("paid_at") or now()
         payment.refunded_at = None  # a void of the cancelled order recorded one; the refund sets it again
-        shares = json.loads(payment.shares or "[]")
+        shares = _shares_of(uow.session, payment)
         _record_entries(uow.session, payment.order, "sale", shares, "paid online", at=payment.captured_at)
         _reply_with_state(uow, _state(payment))
         return {"order": payment.order, "status": payment.status, "changed": True}
@@ -286,6 +300,25 @@ def payment_notified(uow: UnitOfWork, notice: dict[str, Any]) -> dict[str, Any]:
         _reply_with_state(uow, _state(payment))
         return {"order": payment.order, "status": payment.status, "changed": True}
     return {"order": payment.order, "status": payment.status, "changed": False}
+
+
+#: The unit a sale is entered under when billing cannot tell whose it is: finance allocates it by hand.
+UNALLOCATED = "UNALLOCATED"
+
+
+def _shares_of(session: Session, payment: Payment) -> list[dict[str, Any]]:
+    """What each unit is owed for a payment captured now: the shares kept at take_payment; for a payment
+    taken before billing kept them, its order's lines; failing both, the whole amount UNALLOCATED (logged),
+    so that the money is in the books, and in a statement, rather than nowhere."""
+    if payment.shares is not None:
+        return json.loads(payment.shares)
+    units: dict[str, int] = {}
+    for line in session.scalars(select(OrderLine).where(OrderLine.order == payment.order)):
+        units[line.unit] = units.get(line.unit, 0) + line.amount_cents
+    if sum(units.values()) == payment.amount_cents:
+        return [{"unit": unit, "amount_cents": amount} for unit, amount in sorted(units.items())]
+    log.error("payment of %s captured without its units' shares: entered as %s", payment.order, UNALLOCATED)
+    return [{"unit": UNALLOCATED, "amount_cents": payment.amount_cents}]
 
 
 def _state(payment: Payment) -> dict[str, Any]:
@@ -428,6 +461,23 @@ def run_statements(
     charged = costs(month)
     with db.session() as session, session.begin():
         return build_statements(session, month, charged, timezone=timezone, progress=progress)
+
+
+#: The day of the month the month before is settled on (DOMAIN.md: 每月15日).
+SETTLEMENT_DAY = 15
+
+
+def settlement_due(session: Session, month: str, at: datetime, timezone: str) -> bool:
+    """Whether `month` (the month before `at`'s) is to be settled now: it is the 15th or later in the mall,
+    and no statement of it was built since the 15th began."""
+    local = at.astimezone(ZoneInfo(timezone))
+    if local.day < SETTLEMENT_DAY:
+        return False
+    since = local.replace(day=SETTLEMENT_DAY, hour=0, minute=0, second=0, microsecond=0)
+    built = session.scalar(select(func.max(Statement.built_at)).where(Statement.month == month))
+    if built is not None and built.tzinfo is None:  # SQLite hands back naive UTC
+        built = built.replace(tzinfo=UTC)
+    return built is None or built < since
 
 
 def statements_of(session: Session, month: str) -> list[dict[str, Any]]:

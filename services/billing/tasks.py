@@ -17,6 +17,11 @@ def refund_payment(uow, payload):
     services.refund_payment(uow, payload)
 
 
+@runtime.handles("billing.expire_payment")
+def expire_payment(uow, payload):
+    services.expire_payment(uow, payload)
+
+
 @runtime.handles("order.completed")
 def handle_order_completed(uow, payload):
     services.complete_sale(uow, payload)
@@ -24,7 +29,15 @@ def handle_order_completed(uow, payload):
 
 @runtime.periodic("billing.run_statements")
 def run_last_months_statements():
-    """Beat sends this on the 15th of each month (mall time zone): the month before is settled (结算)."""
-    month = previous_month(now(), runtime.settings.timezone)
-    statements = services.run_statements(runtime.db, month, logistics_costs, timezone=runtime.settings.timezone)
+    """Beat sends this every hour; from the 15th of each month (mall time zone) the month before is settled
+    (结算) once: built by the first run that succeeds on or after the 15th. A run that failed (logistics
+    down), or a beat message the broker lost, is made good by the next hour's; a month finance ran by hand
+    before the 15th is built again then, with what was recorded since."""
+    timezone = runtime.settings.timezone
+    month = previous_month(now(), timezone)
+    with runtime.db.session() as session, session.begin():
+        due = services.settlement_due(session, month, now(), timezone)
+    if not due:
+        return {"month": month, "units": None}
+    statements = services.run_statements(runtime.db, month, logistics_costs, timezone=timezone)
     return {"month": month, "units": len(statements)}

@@ -579,24 +579,30 @@ def payment_pending(uow: UnitOfWork, event: dict[str, Any], settings: Settings) 
 
 def payment_failed(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
     order = _lock(uow, event["order"])
-    order.payment_deadline_at = None
     if order.status == "cancelled":
-        return
+        if order.payment_status == "pending":  # billing has failed it: the void sent at the cancel is moot
+            order.payment_status, order.payment_deadline_at = "failed", None
+        return  # otherwise a late answer: a refund or void still waiting keeps its deadline
+    order.payment_deadline_at = None
     order.payment_status = "failed"
     _cancel(uow, order, f"payment failed: {event['reason']}", settings, refund=False)
 
 
 def payment_refunded(uow: UnitOfWork, event: dict[str, Any]) -> None:
     order = _lock(uow, event["order"])
-    order.payment_deadline_at = None
     if order.payment_status == "refunded":
+        order.payment_deadline_at = None
         return
     if event["amount_cents"]:
+        order.payment_deadline_at = None
         order.payment_status = "refunded"
         order.refunded_cents = event["amount_cents"]
         _note(order, f"refunded {format_cents(event['amount_cents'])}")
-    elif order.payment_status in ("pending", "cod", "refunding"):
+    elif order.payment_status in ("pending", "cod"):  # the void's answer: nothing was, or will be, taken
+        order.payment_deadline_at = None
         order.payment_status = "failed"
+    # A refund of nothing while money is captured or being refunded answers an earlier void (the money
+    # came after it): the refund's own answer is still to come, and its deadline stays.
 
 
 def parcel_packed(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
@@ -661,9 +667,11 @@ def shipment_delivered(uow: UnitOfWork, event: dict[str, Any]) -> None:
     f.status = DELIVERED
     _done_waiting(f)
     _note(order, f"delivered from {f.unit}" + _how(event))
+    # The latest signing so far, whatever order the reports come in: once every parcel is signed for, when
+    # the order was delivered (cash on delivery collected).
+    order.delivered_at = max(event["at"], order.delivered_at or event["at"])
     if all(x.status == DELIVERED for x in order.fulfilments):
         order.status = "delivered"
-        order.delivered_at = event["at"]  # the last parcel signed for: cash on delivery collected
     elif order.status in ("packing", "ready_to_ship"):
         order.status = "shipping"
 
@@ -767,6 +775,16 @@ def _refund_when_parcels_are_settled(uow: UnitOfWork, order: _LockedOrder, setti
         return
     _send_refund(uow, order, reason, settings)
     _note(order, "refund requested")
+
+
+def _send_expire(uow: UnitOfWork, order: _LockedOrder, settings: Settings) -> None:
+    """An online order's time to pay is up. Billing answers `payment.failed` (still unpaid: the order is
+    cancelled) or `payment.captured` (it was paid, and that reply was late or lost: the order goes on).
+    Orders does not cancel on its own clock: the payment may have been captured a moment ago. Sent again
+    after a reply deadline until billing answers."""
+    reason = f"not paid within {settings.payment_timeout_minutes} minutes"
+    uow.send("billing.expire_payment", {"order": order.number, "reason": reason})
+    order.payment_deadline_at = now() + timedelta(seconds=settings.reply_deadline_seconds)
 
 
 def _send_void(uow: UnitOfWork, order: _LockedOrder, reason: str, settings: Settings) -> None:
@@ -917,8 +935,9 @@ def sweep_deadlines(uow: UnitOfWork, settings: Settings, at: datetime | None = N
         if order.status == "cancelled" or order.payment_status != "pending":
             order.payment_deadline_at = None
             continue
-        if order.status == "awaiting_payment":  # billing answered; the customer did not pay in time
-            _cancel(uow, order, f"not paid within {settings.payment_timeout_minutes} minutes", settings, refund=True)
+        if order.status == "awaiting_payment":  # the customer's time is up: billing decides, under its lock
+            _send_expire(uow, order, settings)
+            resent += 1
             continue
         _send_take_payment(uow, order, settings)
         resent += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -320,16 +320,75 @@ def test_billing_asks_logistics_for_the_costs_with_the_service_token(billing, mo
     assert seen["headers"] == {"X-Service-Token": billing.settings.service_token}
 
 
-def test_beat_on_the_15th_settles_the_month_before_in_the_malls_time_zone(billing, client, clock, monkeypatch):
+def test_from_the_15th_the_month_before_is_settled_once_in_the_malls_time_zone(billing, client, clock, monkeypatch):
     from services.billing import tasks
 
     top_up(client)
     pay(billing, "M20261020AAAA", LIPSTICK)
-    monkeypatch.setattr(tasks, "logistics_costs", lambda month: [])
-    # 1 November 00:30 in Shanghai is still 31 October in UTC: the month before is October, not September.
-    monkeypatch.setattr(tasks, "now", lambda: datetime(2026, 11, 14, 16, 30, tzinfo=UTC))
-    assert tasks.run_last_months_statements() == {"month": "2026-10", "units": 1}
+    calls = []
+    monkeypatch.setattr(tasks, "logistics_costs", lambda month: calls.append(month) or [])
+
+    def at(when):
+        monkeypatch.setattr(tasks, "now", lambda: when)
+        monkeypatch.setattr(services, "now", lambda: when)
+        return tasks.run_last_months_statements()
+
+    from services.billing import services
+
+    # 15:30 UTC on 14 November is 23:30 on the 14th in Shanghai: not yet. 16:30 UTC is 00:30 on the 15th there.
+    assert at(datetime(2026, 11, 14, 15, 30, tzinfo=UTC)) == {"month": "2026-10", "units": None}  # the 14th
+    assert at(datetime(2026, 11, 14, 16, 30, tzinfo=UTC)) == {"month": "2026-10", "units": 1}
     assert client.get("/internal/statements?month=2026-10").json["items"][0]["gross"] == "25.00"
+    assert at(datetime(2026, 11, 14, 17, 30, tzinfo=UTC)) == {"month": "2026-10", "units": None}  # once
+    assert calls == ["2026-10"]
+
+
+def test_a_settlement_that_failed_on_the_15th_is_made_good_by_a_later_run(billing, client, clock, monkeypatch):
+    from services.billing import services, tasks
+    from shared.http import ServiceUnavailable
+
+    top_up(client)
+    pay(billing, "M20261020AAAA", LIPSTICK)
+    fifteenth = datetime(2026, 11, 15, 2, 5, tzinfo=UTC)
+    monkeypatch.setattr(tasks, "now", lambda: fifteenth)
+
+    def down(month):
+        raise ServiceUnavailable("logistics did not answer")
+
+    monkeypatch.setattr(tasks, "logistics_costs", down)
+    with pytest.raises(ServiceUnavailable):
+        tasks.run_last_months_statements()
+    monkeypatch.setattr(tasks, "logistics_costs", lambda month: [])
+    monkeypatch.setattr(tasks, "now", lambda: fifteenth + timedelta(hours=1))
+    monkeypatch.setattr(services, "now", lambda: fifteenth + timedelta(hours=1))
+    assert tasks.run_last_months_statements() == {"month": "2026-10", "units": 1}
+
+
+def test_a_month_run_by_hand_before_the_15th_is_built_again_on_the_15th(billing, client, clock, monkeypatch):
+    from services.billing import services, tasks
+
+    top_up(client)
+    pay(billing, "M20261020AAAA", LIPSTICK)
+    monkeypatch.setattr(tasks, "logistics_costs", lambda month: [])
+    clock.at = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
+    run(billing, "2026-10")  # by hand, early
+    fifteenth = datetime(2026, 11, 15, 2, 5, tzinfo=UTC)
+    monkeypatch.setattr(tasks, "now", lambda: fifteenth)
+    monkeypatch.setattr(services, "now", lambda: fifteenth)
+    assert tasks.run_last_months_statements()["units"] == 1
+
+
+def test_the_month_before_and_a_months_bounds_are_the_malls():
+    from shared.calendar import month_bounds, previous_month
+
+    # 00:30 on 1 November in Shanghai is 31 October in UTC.
+    assert previous_month(datetime(2026, 10, 31, 16, 30, tzinfo=UTC), "Asia/Shanghai") == "2026-10"
+    assert previous_month(datetime(2026, 10, 31, 16, 30, tzinfo=UTC), "UTC") == "2026-09"
+    assert previous_month(datetime(2027, 1, 1, 0, 0, tzinfo=UTC), "UTC") == "2026-12"
+    assert month_bounds("2026-12", "Asia/Shanghai") == (
+        datetime(2026, 11, 30, 16, 0, tzinfo=UTC),
+        datetime(2026, 12, 31, 16, 0, tzinfo=UTC),
+    )
 
 
 # --- the sales report -----------------------------------------------------------------------------
@@ -390,7 +449,7 @@ def test_beat_builds_the_statements_on_the_15th_in_the_malls_time_zone():
 
     entry = beat_schedule(Settings.from_env())["billing-run-statements"]
     assert entry["task"] == "billing.run_statements" and entry["options"] == {"queue": "billing"}
-    assert entry["schedule"] == crontab(day_of_month=15, hour=2, minute=0)
+    assert entry["schedule"] == crontab(minute=5)  # every hour; the job knows whether the month is due
 
 
 def test_mall_statements_builds_a_month_and_prints_a_line_per_unit(billing, client, clock, capsys, monkeypatch):

@@ -132,3 +132,59 @@ def test_a_malformed_notice_is_422(billing, client):
     response = notify(client, out_trade_no, status="PAID", amount="lots")
     assert response.status_code == 422
     assert set(response.json["error"]["fields"]) == {"trade_status", "amount"}
+
+
+def test_the_end_of_the_time_to_pay_fails_a_pending_payment_and_tells_orders(billing, client):
+    out_trade_no = take_online(billing, client)
+    expire = {"order": ORDER, "reason": "not paid within 30 minutes"}
+    assert deliver(billing, "billing.expire_payment", expire) == "handled"
+    assert payloads(billing, "payment.failed") == [{"order": ORDER, "reason": "not paid within 30 minutes"}]
+    # Money that comes after the close is captured all the same (orders then refunds it).
+    assert notify(client, out_trade_no).json["status"] == "captured"
+    assert payloads(billing, "payment.captured") == [{"order": ORDER, "method": "online", "amount_cents": 2500}]
+
+
+def test_the_end_of_the_time_to_pay_answers_a_captured_payment_with_its_capture(billing, client):
+    """Captured a moment before orders' deadline, and payment.captured was lost: orders learns it here."""
+    out_trade_no = take_online(billing, client)
+    notify(client, out_trade_no)
+    deliver(billing, "billing.expire_payment", {"order": ORDER, "reason": "not paid within 30 minutes"})
+    assert client.get(f"/internal/payments/{ORDER}").json["status"] == "captured"
+    assert len(payloads(billing, "payment.captured")) == 2 and payloads(billing, "payment.failed") == []
+
+
+def test_the_end_of_the_time_to_pay_of_a_payment_billing_never_took_fails_it(billing):
+    deliver(billing, "billing.expire_payment", {"order": "M404", "reason": "not paid within 30 minutes"})
+    assert payloads(billing, "payment.failed") == [{"order": "M404", "reason": "not paid within 30 minutes"}]
+
+
+def test_a_payment_taken_before_billing_kept_shares_is_entered_from_its_lines_or_unallocated(billing, client):
+    from sqlalchemy import update
+
+    from services.billing.models import Payment
+
+    out_trade_no = take_online(billing, client)
+    with billing.db.session() as session, session.begin():
+        session.execute(update(Payment).values(shares=None))  # as migration 0003 leaves a pending payment
+    notify(client, out_trade_no)
+    assert entries(billing) == [("UNALLOCATED", "sale", 2500)]  # in the books, for finance to allocate
+
+
+def test_a_payment_without_shares_is_entered_by_its_order_lines_when_billing_has_them(billing, client):
+    from sqlalchemy import update
+
+    from services.billing.models import Payment
+
+    command = {
+        "order": ORDER,
+        "member_id": 7,
+        "method": "online",
+        "total_cents": 2500,
+        "units": [UNIT_SHARE],
+        "lines": [{"sku": "TEA", "name": "Tea", "unit": "DS-TEA", "quantity": 2, "amount_cents": 2500}],
+    }
+    deliver(billing, "billing.take_payment", command)
+    with billing.db.session() as session, session.begin():
+        session.execute(update(Payment).values(shares=None))
+    notify(client, client.get(f"/internal/payments/{ORDER}").json["out_trade_no"])
+    assert entries(billing) == [("DS-TEA", "sale", 2500)]

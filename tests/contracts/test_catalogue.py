@@ -71,6 +71,7 @@ EXAMPLES = {
         ],
     },
     "billing.refund_payment": {"order": "M1", "reason": "cancelled"},
+    "billing.expire_payment": {"order": "M1", "reason": "not paid within 30 minutes"},
     "logistics.arrange_delivery": {
         "order": "M1",
         "fulfilment_id": 1,

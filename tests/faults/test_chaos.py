@@ -134,7 +134,8 @@ class AlipayPayer:
     def __init__(self, mall):
         self.mall = mall
         self.waiting: dict[str, str] = {}  # order number -> its customer's token
-        self.paid: set[str] = set()
+        self.notified: set[str] = set()  # sent at least one TRADE_SUCCESS (the mall may have taken it)
+        self.paid: set[str] = set()  # ... and had `success` for it
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.rng = random.Random(5)
@@ -153,11 +154,12 @@ class AlipayPayer:
         status, pay = self.mall.call("POST", f"/api/orders/{number}/pay", {}, token)
         if status != 200:
             return False
+        self.notified.add(number)
         answers = [self.mall.alipay(pay["out_trade_no"], order["total"]) for _ in range(2)]
         if any(answer == (200, "success") for answer in answers):
             self.paid.add(number)
             return True
-        return False
+        return False  # not taken (or not answered): Alipay notifies again later
 
     def run(self) -> None:
         while True:
@@ -365,7 +367,10 @@ def test_no_order_is_lost_charged_twice_or_oversold_under_fire(chaos_mall):
     assert not oversold and not sampler.violations, (oversold, sampler.violations[:10])
     assert not mismatched, f"reservations do not match live orders: {mismatched[:10]}"
     assert money_now + kept == opening, "money appeared or vanished"
-    assert captured_online == payer.paid, (sorted(captured_online ^ payer.paid)[:10], "captured without payment")
+    # Captured only what Alipay notified, and everything it was told `success` for (a notification the mall
+    # took but could not answer, under fire, may be captured too).
+    assert captured_online <= payer.notified, f"captured without payment: {sorted(captured_online - payer.notified)}"
+    assert payer.paid <= captured_online, f"paid but not captured: {sorted(payer.paid - captured_online)[:10]}"
     assert not ledger_off, f"sale entries do not add up to the payment: {ledger_off[:10]}"
     assert not unrefunded, f"cancelled but the money kept: {unrefunded[:10]}"
     assert set(chaos.poison) <= dead, "a poison message is not in the dead-letter table"

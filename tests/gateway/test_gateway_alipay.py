@@ -124,3 +124,53 @@ def test_the_key_may_be_the_bare_base64_alipays_console_shows(client, payment, a
     settings = dataclasses.replace(gateway.settings, alipay_public_key=str(tmp_path / "bare.txt"))
     monkeypatch.setitem(gateway.__dict__, "settings", settings)
     assert client.post("/webhooks/alipay", data=alipay.sign(notice())).get_data(as_text=True) == "success"
+
+
+def test_a_notification_for_another_seller_is_400_fail(
+    client, inner, configured, payment, alipay, gateway, monkeypatch
+):
+    monkeypatch.setitem(gateway.__dict__, "settings", dataclasses.replace(configured, alipay_seller_id="2088999"))
+    response = client.post("/webhooks/alipay", data=alipay.sign(notice()))
+    assert response.status_code == 400 and response.get_data(as_text=True) == "fail"
+    assert inner.calls == []
+
+
+#: Written out by hand from Alipay's rule, not by the code under test: what is signed for this form.
+FORM = {
+    "trade_status": "TRADE_SUCCESS",
+    "app_id": "2021000000000000",
+    "total_amount": "25.00",
+    "out_trade_no": "M1-1a2b3c4d",
+    "body": "",
+    "subject": "商城订单 & more",
+    "sign_type": "RSA2",
+    "sign": "x",
+}
+SIGNED = (
+    "app_id=2021000000000000&out_trade_no=M1-1a2b3c4d&subject=商城订单 & more"
+    "&total_amount=25.00&trade_status=TRADE_SUCCESS"
+)
+
+
+def test_the_signed_text_is_alipays():
+    from gateway.services import alipay_signed_text
+
+    assert alipay_signed_text(FORM) == SIGNED
+
+
+def test_a_signature_over_alipays_text_verifies_and_one_over_another_does_not(alipay):
+    import base64
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from gateway.services import alipay_signature_valid
+
+    def signed(text):
+        signature = alipay.private_key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return FORM | {"sign": base64.b64encode(signature).decode()}
+
+    public = alipay.private_key.public_key()
+    assert alipay_signature_valid(signed(SIGNED), public)
+    assert not alipay_signature_valid(signed("body=&" + SIGNED), public)  # empty values are left out
+    assert not alipay_signature_valid(signed(SIGNED + "&sign_type=RSA2"), public)  # so is sign_type

@@ -366,22 +366,43 @@ def sweep_minutes_later(orders, minutes):
         return services.sweep_deadlines(uow, orders.settings, at=now() + timedelta(minutes=minutes))
 
 
-def test_an_online_order_not_paid_in_time_is_cancelled_and_its_stock_released(orders, client):
+def test_an_online_order_not_paid_in_time_is_cancelled_once_billing_has_closed_its_payment(orders, client):
     place(orders, method="online")
     reserve_all(orders, client)
     reply(orders, "payment.pending", method="online")
     timeout = orders.settings.payment_timeout_minutes
     sweep_minutes_later(orders, timeout - 1)
-    assert order_view(client)["status"] == "awaiting_payment"
+    assert payloads(orders, "billing.expire_payment") == []
     reply(orders, "payment.pending", method="online")  # a repeated answer does not restart the clock
     sweep_minutes_later(orders, timeout + 1)
+    # Orders does not cancel on its own clock: billing decides, under the payment's lock.
+    assert payloads(orders, "billing.expire_payment") == [
+        {"order": "M20261124AAAAAA", "reason": f"not paid within {timeout} minutes"}
+    ]
+    assert order_view(client)["status"] == "awaiting_payment"
+    sweep_minutes_later(orders, timeout + 2)  # billing has not answered: asked again
+    assert len(payloads(orders, "billing.expire_payment")) == 2
+    reply(orders, "payment.failed", reason=f"not paid within {timeout} minutes")
     view = order_view(client)
-    assert view["status"] == "cancelled"
-    assert any(e["event"] == f"cancelled: not paid within {timeout} minutes" for e in view["timeline"])
-    assert [p["reason"] for p in payloads(orders, "stores.release_stock")] == [f"not paid within {timeout} minutes"]
-    assert len(payloads(orders, "billing.refund_payment")) == 1  # the void: billing closes the payment
-    reply(orders, "payment.refunded", amount_cents=0)
-    assert order_view(client)["payment"]["status"] == "failed"
+    assert view["status"] == "cancelled" and view["payment"]["status"] == "failed"
+    assert any(e["event"] == f"cancelled: payment failed: not paid within {timeout} minutes" for e in view["timeline"])
+    assert len(payloads(orders, "stores.release_stock")) == 1
+    assert payloads(orders, "billing.refund_payment") == []  # billing closed it: nothing to void
+    sweep_minutes_later(orders, timeout + 60)
+    assert len(payloads(orders, "billing.expire_payment")) == 2  # answered: never asked again
+
+
+def test_a_payment_captured_just_before_the_timeout_is_not_cancelled(orders, client):
+    """Billing captured at 29:59 and its payment.captured was lost (or is still queued) at 30:00."""
+    place(orders, method="online")
+    reserve_all(orders, client)
+    reply(orders, "payment.pending", method="online")
+    sweep_minutes_later(orders, orders.settings.payment_timeout_minutes + 1)
+    assert len(payloads(orders, "billing.expire_payment")) == 1
+    reply(orders, "payment.captured", method="online", amount_cents=2500)  # billing's answer: it is paid
+    view = order_view(client)
+    assert view["status"] == "packing" and view["payment"]["status"] == "captured"
+    assert payloads(orders, "stores.release_stock") == []
 
 
 def test_money_that_arrives_after_the_payment_timed_out_is_refunded(orders, client):
@@ -389,13 +410,39 @@ def test_money_that_arrives_after_the_payment_timed_out_is_refunded(orders, clie
     reserve_all(orders, client)
     reply(orders, "payment.pending", method="online")
     sweep_minutes_later(orders, orders.settings.payment_timeout_minutes + 1)
-    reply(orders, "payment.refunded", amount_cents=0)
+    reply(orders, "payment.failed", reason="not paid within 30 minutes")
     reply(orders, "payment.captured", method="online", amount_cents=2500)  # Alipay's notice came after all
-    assert len(payloads(orders, "billing.refund_payment")) == 2
+    assert len(payloads(orders, "billing.refund_payment")) == 1
     assert order_view(client)["payment"]["status"] == "captured"  # until billing confirms the refund
     reply(orders, "payment.refunded", amount_cents=2500)
     view = order_view(client)
     assert view["status"] == "cancelled" and view["payment"]["status"] == "refunded"
+
+
+def test_a_late_answer_to_a_void_does_not_drop_the_refund_of_money_that_came_after_it(orders, client):
+    place(orders, method="online")
+    reserve_all(orders, client)
+    reply(orders, "payment.pending", method="online")
+    assert client.post("/internal/orders/M20261124AAAAAA/cancel", json={}).status_code == 202  # void sent
+    reply(orders, "payment.captured", method="online", amount_cents=2500)  # the money came anyway: refund
+    assert len(payloads(orders, "billing.refund_payment")) == 2
+    reply(orders, "payment.refunded", amount_cents=0)  # the void's late answer
+    assert order_view(client)["payment"]["status"] == "captured"
+    sweep_after(orders, 1.5)  # the refund was lost: it is asked for again
+    assert len(payloads(orders, "billing.refund_payment")) == 3
+    reply(orders, "payment.refunded", amount_cents=2500)
+    assert order_view(client)["payment"]["status"] == "refunded"
+
+
+def test_a_late_payment_failed_does_not_drop_the_void_of_a_cancelled_order(orders, client):
+    place(orders, method="balance")
+    reserve_all(orders, client)
+    assert client.post("/internal/orders/M20261124AAAAAA/cancel", json={}).status_code == 202
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)  # captured after the cancel
+    assert len(payloads(orders, "billing.refund_payment")) == 2  # the cancel's void, then the refund
+    reply(orders, "payment.failed", reason="insufficient_balance")  # a stale copy of an older answer
+    sweep_after(orders, 1.5)
+    assert len(payloads(orders, "billing.refund_payment")) == 3  # the refund still has its deadline
 
 
 def test_cash_on_delivery_waits_for_customer_service_however_long(orders, client):
@@ -519,6 +566,25 @@ def test_a_receipt_nobody_confirms_is_confirmed_automatically_days_after_deliver
         services.sweep_deadlines(uow, orders.settings, at=signed + timedelta(days=days * 3))
     assert len(payloads(orders, "order.completed")) == 2  # (one for billing, one for catalog)
     assert client.post("/internal/orders/M20261124AAAAAA/receipt").status_code == 200  # the customer, late
+
+
+def test_an_order_is_delivered_when_its_last_parcel_was_signed_for_whatever_order_the_reports_came_in(orders, client):
+    place(orders, LIPSTICK, TV, address=GUILIN, method="cod")
+    reserve_all(orders, client)
+    reply(orders, "payment.pending", method="cod")
+    assert client.post("/internal/orders/M20261124AAAAAA/check").status_code == 200
+    signed = {"DS-COSMETICS": "2026-11-01T00:30:00+08:00", "EL-WAREHOUSE": "2026-10-30T10:00:00+08:00"}
+    for pack in payloads(orders, "stores.pack_parcel"):
+        fid, unit = pack["fulfilment_id"], pack["unit"]
+        reply(orders, "parcel.packed", fulfilment_id=fid, unit=unit, slip_no=f"XS-{fid}", packed_at=signed[unit])
+        reply(orders, "shipment.booked", fulfilment_id=fid, delivery="courier", waybill=f"SF{fid}", carrier="sf")
+    ids = fulfilment_ids(client)
+    for unit in ("DS-COSMETICS", "EL-WAREHOUSE"):  # the later signing is reported first
+        progress = {"fulfilment_id": ids[unit], "waybill": f"SF{ids[unit]}", "at": signed[unit]}
+        reply(orders, "shipment.delivered", detail="signed", **progress)
+    assert client.post("/internal/orders/M20261124AAAAAA/receipt").status_code == 200
+    [completed] = payloads(orders, "order.completed")[:1]
+    assert completed["delivered_at"] == "2026-10-31T16:30:00+00:00"  # November in the mall: cash counts then
 
 
 def test_a_receipt_the_customer_confirms_carries_when_the_order_was_delivered(orders, client):

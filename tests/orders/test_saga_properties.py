@@ -261,6 +261,16 @@ class Sim:
         pay["refunded"] = amount
         self.reply("payment.refunded", {"order": p["order"], "amount_cents": amount})
 
+    def expire_payment(self, p: dict[str, Any]) -> None:
+        """Billing's `expire_payment`: a payment still pending fails; any other answers with its state."""
+        pay = self.payments.get(p["order"])
+        if pay is None:
+            self.reply("payment.failed", {"order": p["order"], "reason": p["reason"]})
+            return
+        if pay["status"] == "pending":
+            pay["status"], pay["failure"] = "failed", p["reason"]
+        self._payment_state(pay)
+
     def complete_sale(self, p: dict[str, Any]) -> None:
         pay = self.payments.get(p["order"])
         if pay is not None and pay["status"] == "cod" and not pay.get("completed"):
@@ -338,6 +348,7 @@ class Sim:
         "stores.pack_parcel": "pack_parcel",
         "billing.take_payment": "take_payment",
         "billing.refund_payment": "refund_payment",
+        "billing.expire_payment": "expire_payment",
         "logistics.arrange_delivery": "arrange_delivery",
         "logistics.cancel_delivery": "cancel_delivery",
         "order.completed": "complete_sale",
