@@ -205,6 +205,56 @@ def stock_in():
     return stock, 201
 
 
+# --- purchasing (B2C 采购) ----------------------------------------------------------------------
+
+
+@admin.post("/purchase-orders")
+@requires(*ADMINS)
+def create_purchase_order():
+    """Write a purchase order (a draft): `{unit, supplier, delivery_method: supplier_delivers|we_collect,
+    settlement_method: cash|transfer|monthly, deliver_by: "2026-12-01" (after today), note?, lines: [{sku,
+    quantity, unit_cost}]}` -> 201; the buyer is the caller."""
+    body = load_json(schemas.PurchaseOrderIn)
+    wire = body | {"deliver_by": body["deliver_by"].isoformat(), "buyer": g.me.username}
+    wire["lines"] = [line | {"unit_cost": format_cents(line["unit_cost"])} for line in body["lines"]]
+    order = inner().create_purchase_order(wire)
+    audit("purchase_order.create", f"purchase_order:{order['id']}", {"unit": body["unit"], "total": order["total"]})
+    return order, 201
+
+
+@admin.get("/purchase-orders")
+@requires(*ADMINS)
+def list_purchase_orders():
+    """Purchase orders, newest first: `?unit=&status=draft|confirmed|received|settled|cancelled`."""
+    return inner().purchase_orders(load_query(schemas.PurchaseOrderQuery))
+
+
+@admin.get("/purchase-orders/<id:order_id>")
+@requires(*ADMINS)
+def get_purchase_order(order_id: int):
+    order = inner().purchase_order(order_id)
+    if order is None:
+        raise not_found("Purchase order")
+    return order
+
+
+@admin.post("/purchase-orders/<id:order_id>/<any(confirm, receive, settle, cancel):action>")
+@requires(*ADMINS)
+def move_purchase_order(order_id: int, action: str):
+    """Confirm a draft; receive the goods (a stock-in of every line at the unit, once: orders waiting for
+    them resume); settle with the supplier; or cancel one not yet received. 409 when it cannot."""
+    order = inner().move_purchase_order(order_id, action)
+    audit(f"purchase_order.{action}", f"purchase_order:{order_id}", {"status": order["status"]})
+    return order
+
+
+@admin.get("/purchase-notices")
+@requires(*ADMINS)
+def purchase_notices():
+    """External purchase notices (缺货外采通知) a unit raised when it was short: `?unit=` (optional)."""
+    return inner().purchase_notices(load_query(schemas.PurchaseNoticeQuery).get("unit"))
+
+
 @admin.post("/members/<id:member_id>/balance")
 @requires(*ADMINS)
 def adjust_balance(member_id: int):

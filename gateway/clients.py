@@ -89,6 +89,22 @@ class InnerServices:
     def stock_in(self, body: dict[str, Any]) -> dict[str, Any]:
         return self.stores.post("/internal/stock", json=body)
 
+    def create_purchase_order(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.stores.post("/internal/purchase-orders", json=body)
+
+    def purchase_orders(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.stores.get("/internal/purchase-orders", params=params)
+
+    def purchase_order(self, order_id: int) -> dict[str, Any] | None:
+        return self.stores.get_or_none(f"/internal/purchase-orders/{order_id}")
+
+    def move_purchase_order(self, order_id: int, action: str) -> dict[str, Any]:
+        """`action`: confirm, receive, settle or cancel; 404 / 409 as ApiError."""
+        return self.stores.post(f"/internal/purchase-orders/{order_id}/{action}")
+
+    def purchase_notices(self, unit: str | None) -> dict[str, Any]:
+        return self.stores.get("/internal/purchase-notices", params={"unit": unit} if unit else None)
+
     def availability(self, skus: list[str]) -> list[dict[str, Any]]:
         if not skus:
             return []

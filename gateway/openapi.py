@@ -32,6 +32,11 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "admin.create_product": {"body": s.ProductIn, "ok": (201, None), "errors": (409, 422)},
     "admin.stock_in": {"body": s.StockIn, "ok": (201, None), "errors": (404, 422)},
     "admin.adjust_balance": {"body": s.BalanceAdjustment, "ok": (200, s.MemberBalanceOut), "errors": (404, 409, 422)},
+    "admin.create_purchase_order": {"body": s.PurchaseOrderIn, "ok": (201, s.PurchaseOrderOut), "errors": (404, 422)},
+    "admin.list_purchase_orders": {"query": s.PurchaseOrderQuery, "ok": (200, None), "errors": (422,)},
+    "admin.get_purchase_order": {"ok": (200, s.PurchaseOrderOut), "errors": (404,)},
+    "admin.move_purchase_order": {"ok": (200, s.PurchaseOrderOut), "errors": (404, 409)},
+    "admin.purchase_notices": {"query": s.PurchaseNoticeQuery, "ok": (200, None), "errors": (422,)},
     "shop.list_units": {"ok": (200, None)},
     "shop.search_products": {"query": s.ProductSearch, "ok": (200, s.ProductPage), "errors": (422,)},
     "shop.get_product": {"ok": (200, s.ProductDetail), "errors": (404,)},
@@ -104,7 +109,7 @@ ALIPAY_EXAMPLE = {
 #: Form examples by the name OPERATIONS gives them.
 FORM_EXAMPLES = {"kuaidi100": KUAIDI100_EXAMPLE, "alipay": ALIPAY_EXAMPLE}
 
-_CONVERTER = re.compile(r"<(?:(?P<kind>[a-z]+):)?(?P<name>\w+)>")
+_CONVERTER = re.compile(r"<(?:(?P<kind>[a-z]+)(?:\((?P<args>[^)]*)\))?:)?(?P<name>\w+)>")
 _REASONS = {
     400: "Malformed request",
     401: "Not logged in, or a bad signature",
@@ -120,8 +125,10 @@ _REASONS = {
 def _path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     params = []
     for match in _CONVERTER.finditer(rule):
-        kind = "integer" if match["kind"] in ("int", "id") else "string"
-        params.append({"in": "path", "name": match["name"], "required": True, "schema": {"type": kind}})
+        schema: dict[str, Any] = {"type": "integer" if match["kind"] in ("int", "id") else "string"}
+        if match["kind"] == "any":  # `<any(confirm, settle):action>`: one of these words
+            schema["enum"] = [word.strip() for word in match["args"].split(",")]
+        params.append({"in": "path", "name": match["name"], "required": True, "schema": schema})
     return _CONVERTER.sub(lambda m: "{" + m["name"] + "}", rule), params
 
 

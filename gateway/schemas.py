@@ -168,6 +168,51 @@ class StockIn(Schema):
     quantity = WholeNumber(required=True, validate=validate.Range(min=1, max=1_000_000))
 
 
+class PurchaseLineIn(Schema):
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    quantity = WholeNumber(required=True, validate=validate.Range(min=1, max=1_000_000))
+    unit_cost = Amount(required=True, positive=True, metadata={"example": "31.50"})
+
+
+class PurchaseOrderIn(Schema):
+    """A purchase order (采购单); the buyer is the caller."""
+
+    unit = fields.String(required=True, validate=UNIT_CODE)
+    supplier = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    delivery_method = fields.String(required=True, validate=validate.OneOf(["supplier_delivers", "we_collect"]))
+    settlement_method = fields.String(required=True, validate=validate.OneOf(["cash", "transfer", "monthly"]))
+    deliver_by = fields.Date(required=True, metadata={"example": "2026-12-01"})
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
+    lines = fields.List(fields.Nested(PurchaseLineIn), required=True, validate=validate.Length(min=1, max=200))
+
+
+class PurchaseOrderQuery(Query):
+    unit = fields.String(validate=UNIT_CODE)
+    status = fields.String(validate=validate.OneOf(["draft", "confirmed", "received", "settled", "cancelled"]))
+
+
+class PurchaseNoticeQuery(Query):
+    unit = fields.String(validate=UNIT_CODE)
+
+
+class PurchaseOrderOut(Schema):
+    id = fields.Integer()
+    unit = fields.String()
+    supplier = fields.String()
+    buyer = fields.String()
+    delivery_method = fields.String()
+    settlement_method = fields.String()
+    deliver_by = fields.String()
+    status = fields.String()
+    note = fields.String(allow_none=True)
+    lines = fields.List(fields.Dict())
+    total = fields.String(metadata={"example": "1880.00"})
+    created_at = fields.String()
+    confirmed_at = fields.String(allow_none=True)
+    received_at = fields.String(allow_none=True)
+    settled_at = fields.String(allow_none=True)
+
+
 class ProductSearch(Query):
     q = fields.String(validate=validate.Length(max=100))
     category = fields.String(validate=validate.Length(max=64))

@@ -1,12 +1,12 @@
-"""Stores' internal HTTP API (service token required): units, stock-in, availability, packing tasks, notices."""
+"""Stores' internal HTTP API (service token required): units, stock-in, availability, packing tasks, purchasing."""
 
 from flask import Blueprint, jsonify, request
 
 from shared.web import error_body, load_body
 
-from . import services
+from . import purchasing, services
 from .config import runtime
-from .schemas import NewUnit, StockIn, TaskDone, TaskQuery
+from .schemas import NewPurchaseOrder, NewUnit, PurchaseOrderQuery, StockIn, TaskDone, TaskQuery
 
 bp = Blueprint("stores", __name__, url_prefix="/internal")
 
@@ -85,3 +85,50 @@ def list_purchase_notices():
     with runtime.db.session() as session:
         notices = services.list_purchase_notices(session, request.args.get("unit") or None)
         return {"items": [services.notice_view(n) for n in notices]}
+
+
+# --- purchasing ----------------------------------------------------------------------------------
+
+
+@bp.post("/purchase-orders")
+def create_purchase_order():
+    """`{unit, supplier, buyer, delivery_method: supplier_delivers|we_collect, settlement_method:
+    cash|transfer|monthly, deliver_by: "2026-12-01" (after today), note?, lines: [{sku, quantity, unit_cost}]}`
+    -> 201 the purchase order, a draft; 404 unknown unit."""
+    body = load_body(NewPurchaseOrder)
+    with runtime.db.session() as session, session.begin():
+        order = purchasing.create(session, body, body["buyer"], runtime.settings.timezone)
+        return purchasing.view(order), 201
+
+
+@bp.get("/purchase-orders")
+def list_purchase_orders():
+    """`?unit=&status=` -> `{"items": [purchase order]}`, newest first."""
+    query = load_body(PurchaseOrderQuery, request.args.to_dict())
+    with runtime.db.session() as session, session.begin():
+        orders = purchasing.list_orders(session, query["unit"], query["status"])
+        return {"items": [purchasing.view(o) for o in orders]}
+
+
+@bp.get("/purchase-orders/<int:order_id>")
+def get_purchase_order(order_id: int):
+    with runtime.db.session() as session, session.begin():
+        return purchasing.view(purchasing.find(session, order_id))
+
+
+@bp.post("/purchase-orders/<int:order_id>/<any(confirm, settle, cancel):action>")
+def move_purchase_order(order_id: int, action: str):
+    """Confirm a draft, settle a received order with its supplier, or cancel one not yet received; 409
+    when it cannot (a repeat of what was done changes nothing)."""
+    with runtime.db.session() as session, session.begin():
+        order = getattr(purchasing, action)(session, order_id)
+        return purchasing.view(order)
+
+
+@bp.post("/purchase-orders/<int:order_id>/receive")
+def receive_purchase_order(order_id: int):
+    """The goods arrived: a stock-in of every line at the order's unit, once; orders waiting for them resume."""
+    with runtime.unit_of_work(f"purchase-order:{order_id}") as uow:
+        order = purchasing.receive(uow, order_id)
+        view = purchasing.view(order)
+    return view

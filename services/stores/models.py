@@ -1,14 +1,16 @@
-"""Stores' tables: units, stock per unit and SKU, reservations, packing tasks and purchase notices."""
+"""Stores' tables: units, stock per unit and SKU, reservations, packing tasks, purchase notices and orders."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -17,7 +19,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import declarative_base
 from shared.messaging import messaging_tables
@@ -111,3 +113,38 @@ class PurchaseNotice(Base):
     status: Mapped[str] = mapped_column(String(16))  # open | fulfilled
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     fulfilled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PurchaseOrder(Base):
+    """A purchase order (B2C 采购): goods bought from a supplier for one unit, confirmed, received (stock-in:
+    on hand rises, orders waiting for the goods resume), then settled with the supplier."""
+
+    __tablename__ = "purchase_orders"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit: Mapped[str] = mapped_column(String(32), index=True)
+    supplier: Mapped[str] = mapped_column(String(100))
+    #: Who buys (the purchasing staff's username).
+    buyer: Mapped[str] = mapped_column(String(64))
+    delivery_method: Mapped[str] = mapped_column(String(24))  # supplier_delivers | we_collect
+    settlement_method: Mapped[str] = mapped_column(String(16))  # cash | transfer | monthly
+    #: The day the goods are due; after the day the order was written (mall time zone).
+    deliver_by: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), index=True)  # draft | confirmed | received | settled | cancelled
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    lines: Mapped[list[PurchaseOrderLine]] = relationship(order_by="PurchaseOrderLine.id", lazy="selectin")
+
+
+class PurchaseOrderLine(Base):
+    __tablename__ = "purchase_order_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purchase_order_id: Mapped[int] = mapped_column(ForeignKey("purchase_orders.id"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_cost_cents: Mapped[int] = mapped_column(BigInteger)

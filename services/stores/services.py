@@ -206,6 +206,10 @@ def _unit(session: Session, code: str) -> Row | None:
     return session.execute(UNIT, {"unit": code}).first()
 
 
+def unit_known(session: Session, code: str) -> bool:
+    return _unit(session, code) is not None
+
+
 def _unknown_unit(code: str) -> PermanentError:
     """A command for a unit that does not exist can never succeed: dead-letter it instead of retrying."""
     return PermanentError(f"unknown unit {code!r}")

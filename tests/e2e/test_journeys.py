@@ -230,6 +230,39 @@ def test_an_online_order_whose_trade_closes_unpaid_is_cancelled_and_its_stock_re
     assert available(mall, product["id"]) == 1
 
 
+def test_an_order_short_of_stock_resumes_when_purchasing_receives_the_goods(mall, sku_prefix):
+    from datetime import date, timedelta
+
+    unit = mall.unit(f"DS-{sku_prefix}", auto_pack=True)
+    product = mall.product(f"KETTLE-{sku_prefix}", "199.00", unit)
+    token, _ = mall.customer("500.00")
+    _, placed = mall.place(token, [(product["sku"], 2)])
+    number = placed["number"]
+    mall.wait_for(number, token, "awaiting_stock")
+    [notice] = mall.ok("GET", f"/api/admin/purchase-notices?unit={unit}", token=mall.admin)["items"]
+    assert notice["sku"] == product["sku"] and notice["status"] == "open"
+
+    body = {
+        "unit": unit,
+        "supplier": "Foshan Kettles",
+        "delivery_method": "supplier_delivers",
+        "settlement_method": "monthly",
+        "deliver_by": (date.today() + timedelta(days=3)).isoformat(),
+        "lines": [{"sku": product["sku"], "quantity": 5, "unit_cost": "120.00"}],
+    }
+    po = mall.ok("POST", "/api/admin/purchase-orders", body, mall.admin)
+    assert po["status"] == "draft" and po["total"] == "600.00"
+    mall.ok("POST", f"/api/admin/purchase-orders/{po['id']}/confirm", {}, mall.admin)
+    received = mall.ok("POST", f"/api/admin/purchase-orders/{po['id']}/receive", {}, mall.admin)
+    assert received["status"] == "received"
+    order = mall.wait_for(number, token, "ready_to_ship")
+    assert available(mall, product["id"]) == 3
+    assert any("stock-in" in e["event"] for e in order["timeline"])
+    [notice] = mall.ok("GET", f"/api/admin/purchase-notices?unit={unit}", token=mall.admin)["items"]
+    assert notice["status"] == "fulfilled"
+    assert mall.ok("POST", f"/api/admin/purchase-orders/{po['id']}/settle", {}, mall.admin)["status"] == "settled"
+
+
 def test_a_balance_too_small_cancels_the_order_and_charges_nothing(mall, sku_prefix):
     unit = mall.unit(f"DS-{sku_prefix}")
     product = mall.product(f"SUIT-{sku_prefix}", "1280.00", unit)

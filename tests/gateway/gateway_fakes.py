@@ -27,6 +27,7 @@ class FakeInnerServices:
         self.notices: list[dict[str, Any]] = []
         #: Catalog's reviews, and which orders each (member, product) received: what they may review.
         self.review_rows: list[dict[str, Any]] = []
+        self.purchase_order_rows: dict[int, dict[str, Any]] = {}
         self.received: dict[tuple[int, int], list[str]] = {}
         #: Billing's finance side: copies by order number, each month's statements and sales report.
         self.copies: dict[str, list[dict[str, Any]]] = {}
@@ -130,6 +131,40 @@ class FakeInnerServices:
         self.stock[key] = self.stock.get(key, 0) + body["quantity"]
         on_hand = self.stock[key]
         return {"unit": body["unit"], "sku": body["sku"], "on_hand": on_hand, "reserved": 0, "available": on_hand}
+
+    def create_purchase_order(self, body):
+        self._call("stores", "create_purchase_order")
+        if body["unit"] not in self.units:
+            raise ApiError(404, "not_found", "Unit was not found.")
+        order = {"id": next(self._ids), "status": "draft", "total": "0.00"} | body
+        self.purchase_order_rows[order["id"]] = order
+        return order
+
+    def purchase_orders(self, params):
+        self._call("stores", "purchase_orders")
+        rows = [o for o in self.purchase_order_rows.values() if all(o.get(k) == v for k, v in params.items())]
+        return {"items": rows}
+
+    def purchase_order(self, order_id):
+        self._call("stores", "purchase_order")
+        return self.purchase_order_rows.get(order_id)
+
+    def move_purchase_order(self, order_id, action):
+        self._call("stores", f"{action}_purchase_order")
+        order = self.purchase_order_rows.get(order_id)
+        if order is None:
+            raise ApiError(404, "not_found", "Purchase order was not found.")
+        moves = {"confirm": ("draft", "confirmed"), "receive": ("confirmed", "received")}
+        moves |= {"settle": ("received", "settled"), "cancel": ("draft", "cancelled")}
+        before, after = moves[action]
+        if order["status"] not in (before, after):
+            raise ApiError(409, "not_allowed", f"A {order['status']} purchase order cannot become {after}.")
+        order["status"] = after
+        return order
+
+    def purchase_notices(self, unit):
+        self._call("stores", "purchase_notices")
+        return {"items": [{"unit": unit or "SM-GUOMAO", "sku": "RICE-5KG", "status": "open"}]}
 
     def availability(self, skus):
         self._call("stores", "availability")

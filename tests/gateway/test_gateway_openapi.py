@@ -8,7 +8,7 @@ def test_the_openapi_document_lists_every_route_of_the_app(client, app):
     assert document["openapi"].startswith("3.")
     documented = {(path, method.upper()) for path, ops in document["paths"].items() for method in ops}
     routes = {
-        (re.sub(r"<(?:[a-z]+:)?(\w+)>", r"{\1}", rule.rule), method)
+        (re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?(\w+)>", r"{\1}", rule.rule), method)
         for rule in app.url_map.iter_rules()
         for method in rule.methods - {"HEAD", "OPTIONS"}
     }
@@ -22,3 +22,10 @@ def test_the_order_request_is_described_with_its_fields(client):
     ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     assert set(document["components"]["schemas"][ref]["properties"]) == {"items", "address", "payment_method"}
     assert "422" in operation["responses"] and operation["security"] == [{"bearer": []}]
+
+
+def test_a_path_part_of_a_few_words_is_an_enum(client):
+    document = client.get("/api/openapi.json").json
+    operation = document["paths"]["/api/admin/purchase-orders/{order_id}/{action}"]["post"]
+    [action] = [p for p in operation["parameters"] if p["name"] == "action"]
+    assert action["schema"] == {"type": "string", "enum": ["confirm", "receive", "settle", "cancel"]}
