@@ -55,8 +55,8 @@ class Settings:
     reply_deadline_seconds: int = 30
     #: An online order not paid within this many minutes is cancelled and its stock released.
     payment_timeout_minutes: int = 30
-    #: A delivered order's receipt is confirmed for the customer this many days after delivery. Under 15,
-    #: so that everything delivered in a month is final before the 15th settles that month.
+    #: A delivered order's receipt is confirmed for the customer this many days after delivery. At most
+    #: 13, so that everything delivered in a month is final before the 15th settles that month.
     auto_receipt_days: int = 10
     #: Local delivery batches close at these times of day (mall time zone).
     batch_cutoffs: tuple[str, ...] = ("10:00", "16:00")
@@ -119,8 +119,8 @@ class Settings:
             visibility_timeout=int(_env("MALL_VISIBILITY_TIMEOUT", str(cls.visibility_timeout))),
             reply_deadline_seconds=int(_env("MALL_REPLY_DEADLINE_SECONDS", str(cls.reply_deadline_seconds))),
             payment_timeout_minutes=_whole("MALL_PAYMENT_TIMEOUT_MINUTES", cls.payment_timeout_minutes, 1, 7 * 24 * 60),
-            # Under 15: everything delivered in a month must be final before the 15th settles it.
-            auto_receipt_days=_whole("MALL_AUTO_RECEIPT_DAYS", cls.auto_receipt_days, 1, 14),
+            # At most 13: everything delivered in a month must be final before 02:00 on the 15th settles it.
+            auto_receipt_days=_whole("MALL_AUTO_RECEIPT_DAYS", cls.auto_receipt_days, 1, 13),
             batch_cutoffs=cutoffs,
             insurance_rate=_env("MALL_INSURANCE_RATE", cls.insurance_rate),
             courier_fee_cents=_fee("MALL_COURIER_FEE", cls.courier_fee_cents),

@@ -113,3 +113,14 @@ class Statement(Base):
     insurance_cents: Mapped[int] = mapped_column(BigInteger)
     net_payable_cents: Mapped[int] = mapped_column(BigInteger)
     built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Settlement(Base):
+    """That a month's statements were built, and when: kept even for a month with nothing to settle, so
+    that the hourly job knows the month is done (`services.settlement_due`)."""
+
+    __tablename__ = "settlements"
+
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)  # "2026-10"
+    units: Mapped[int] = mapped_column(Integer)
+    built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

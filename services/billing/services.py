@@ -25,7 +25,7 @@ from shared.messaging import UnitOfWork, now
 from shared.money import format_cents
 from shared.web import ApiError, not_found
 
-from .models import LedgerEntry, OrderLine, Payment, Statement, Wallet, WalletMovement
+from .models import LedgerEntry, OrderLine, Payment, Settlement, Statement, Wallet, WalletMovement
 
 log = logging.getLogger("mall.billing")
 
@@ -421,6 +421,9 @@ def build_statements(
     units = sorted(set(sales) | set(refunds) | set(charged))
     session.execute(delete(Statement).where(Statement.month == month))
     built_at = now()
+    settled = session.get(Settlement, month) or Settlement(month=month)
+    settled.units, settled.built_at = len(units), built_at
+    session.add(settled)
     statements = []
     for done, unit in enumerate(units, start=1):
         orders, gross = sales.get(unit, (0, 0))
@@ -463,18 +466,20 @@ def run_statements(
         return build_statements(session, month, charged, timezone=timezone, progress=progress)
 
 
-#: The day of the month the month before is settled on (DOMAIN.md: 每月15日).
-SETTLEMENT_DAY = 15
+#: When the month before is settled (DOMAIN.md: 每月15日): the 15th, 02:00 in the mall. The two hours
+#: leave time for the last automatic receipts (at most 13 days after a delivery on the month's last
+#: day, so by the 14th) to reach billing.
+SETTLEMENT_DAY, SETTLEMENT_HOUR = 15, 2
 
 
 def settlement_due(session: Session, month: str, at: datetime, timezone: str) -> bool:
-    """Whether `month` (the month before `at`'s) is to be settled now: it is the 15th or later in the mall,
-    and no statement of it was built since the 15th began."""
+    """Whether `month` (the month before `at`'s) is to be settled now: it is past 02:00 on the 15th in
+    the mall, and the month was not built since then (a month with nothing to settle counts as built)."""
     local = at.astimezone(ZoneInfo(timezone))
-    if local.day < SETTLEMENT_DAY:
+    since = local.replace(day=SETTLEMENT_DAY, hour=SETTLEMENT_HOUR, minute=0, second=0, microsecond=0)
+    if local < since:
         return False
-    since = local.replace(day=SETTLEMENT_DAY, hour=0, minute=0, second=0, microsecond=0)
-    built = session.scalar(select(func.max(Statement.built_at)).where(Statement.month == month))
+    built = session.scalar(select(Settlement.built_at).where(Settlement.month == month))
     if built is not None and built.tzinfo is None:  # SQLite hands back naive UTC
         built = built.replace(tzinfo=UTC)
     return built is None or built < since

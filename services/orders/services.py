@@ -536,14 +536,16 @@ def stock_released(uow: UnitOfWork, event: dict[str, Any]) -> None:
 
 def payment_captured(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
     order = _lock(uow, event["order"])
-    order.payment_deadline_at = None
     if order.status == "cancelled":
         if order.payment_status not in ("captured", "refunded", "refunding"):
+            order.payment_deadline_at = None  # the void's: billing has the money, a refund is asked for instead
             order.payment_status = "captured"
             _note(order, "payment arrived after the cancel")
-        # Refunded as a cancel refunds: at once, or once logistics has withdrawn a packed parcel.
+        # Refunded as a cancel refunds: at once, or once logistics has withdrawn a packed parcel. (A late
+        # copy while the refund is in flight leaves that refund's deadline alone.)
         _refund_when_parcels_are_settled(uow, order, settings)
         return
+    order.payment_deadline_at = None
     if order.payment_status == "captured":
         return
     order.payment_status = "captured"
@@ -579,6 +581,10 @@ def payment_pending(uow: UnitOfWork, event: dict[str, Any], settings: Settings) 
 
 def payment_failed(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
     order = _lock(uow, event["order"])
+    if order.payment_status in ("captured", "refunding", "refunded"):
+        # Billing never fails a captured payment: this is a stale answer (expire_payment's, crossed by the
+        # provider's notification; or take_payment's), and acting on it would cancel a paid order.
+        return
     if order.status == "cancelled":
         if order.payment_status == "pending":  # billing has failed it: the void sent at the cancel is moot
             order.payment_status, order.payment_deadline_at = "failed", None

@@ -335,11 +335,12 @@ def test_from_the_15th_the_month_before_is_settled_once_in_the_malls_time_zone(b
 
     from services.billing import services
 
-    # 15:30 UTC on 14 November is 23:30 on the 14th in Shanghai: not yet. 16:30 UTC is 00:30 on the 15th there.
-    assert at(datetime(2026, 11, 14, 15, 30, tzinfo=UTC)) == {"month": "2026-10", "units": None}  # the 14th
-    assert at(datetime(2026, 11, 14, 16, 30, tzinfo=UTC)) == {"month": "2026-10", "units": 1}
+    # Settled from 02:00 on the 15th in the mall: 17:30 UTC on 14 November is 01:30 on the 15th in Shanghai
+    # (not yet: the last automatic receipts may still be on their way), 18:30 UTC is 02:30 there.
+    assert at(datetime(2026, 11, 14, 17, 30, tzinfo=UTC)) == {"month": "2026-10", "units": None}
+    assert at(datetime(2026, 11, 14, 18, 30, tzinfo=UTC)) == {"month": "2026-10", "units": 1}
     assert client.get("/internal/statements?month=2026-10").json["items"][0]["gross"] == "25.00"
-    assert at(datetime(2026, 11, 14, 17, 30, tzinfo=UTC)) == {"month": "2026-10", "units": None}  # once
+    assert at(datetime(2026, 11, 14, 19, 30, tzinfo=UTC)) == {"month": "2026-10", "units": None}  # once
     assert calls == ["2026-10"]
 
 
@@ -362,6 +363,8 @@ def test_a_settlement_that_failed_on_the_15th_is_made_good_by_a_later_run(billin
     monkeypatch.setattr(tasks, "now", lambda: fifteenth + timedelta(hours=1))
     monkeypatch.setattr(services, "now", lambda: fifteenth + timedelta(hours=1))
     assert tasks.run_last_months_statements() == {"month": "2026-10", "units": 1}
+    monkeypatch.setattr(tasks, "now", lambda: fifteenth + timedelta(hours=2))
+    assert tasks.run_last_months_statements()["units"] is None  # made good once, then done
 
 
 def test_a_month_run_by_hand_before_the_15th_is_built_again_on_the_15th(billing, client, clock, monkeypatch):
@@ -376,6 +379,21 @@ def test_a_month_run_by_hand_before_the_15th_is_built_again_on_the_15th(billing,
     monkeypatch.setattr(tasks, "now", lambda: fifteenth)
     monkeypatch.setattr(services, "now", lambda: fifteenth)
     assert tasks.run_last_months_statements()["units"] == 1
+    monkeypatch.setattr(tasks, "now", lambda: fifteenth + timedelta(hours=1))
+    assert tasks.run_last_months_statements()["units"] is None
+
+
+def test_a_month_with_nothing_to_settle_is_settled_once_too(billing, monkeypatch):
+    from services.billing import services, tasks
+
+    asked = []
+    monkeypatch.setattr(tasks, "logistics_costs", lambda month: asked.append(month) or [])
+    fifteenth = datetime(2026, 11, 15, 2, 5, tzinfo=UTC)
+    for hour in range(48):
+        monkeypatch.setattr(tasks, "now", lambda hour=hour: fifteenth + timedelta(hours=hour))
+        monkeypatch.setattr(services, "now", lambda hour=hour: fifteenth + timedelta(hours=hour))
+        tasks.run_last_months_statements()
+    assert asked == ["2026-10"]  # not every hour until the month ends
 
 
 def test_the_month_before_and_a_months_bounds_are_the_malls():

@@ -174,3 +174,10 @@ def test_a_signature_over_alipays_text_verifies_and_one_over_another_does_not(al
     assert alipay_signature_valid(signed(SIGNED), public)
     assert not alipay_signature_valid(signed("body=&" + SIGNED), public)  # empty values are left out
     assert not alipay_signature_valid(signed(SIGNED + "&sign_type=RSA2"), public)  # so is sign_type
+
+
+def test_our_app_and_sellers_notification_is_taken(client, inner, configured, payment, alipay, gateway, monkeypatch):
+    ours = dataclasses.replace(configured, alipay_app_id="2021000000000000", alipay_seller_id="2088101106499364")
+    monkeypatch.setitem(gateway.__dict__, "settings", ours)
+    response = client.post("/webhooks/alipay", data=alipay.sign(notice()))
+    assert response.get_data(as_text=True) == "success" and len(inner.notices) == 1

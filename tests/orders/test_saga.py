@@ -419,6 +419,48 @@ def test_money_that_arrives_after_the_payment_timed_out_is_refunded(orders, clie
     assert view["status"] == "cancelled" and view["payment"]["status"] == "refunded"
 
 
+def expired_then_paid(orders, client):
+    place(orders, method="online")
+    reserve_all(orders, client)
+    reply(orders, "payment.pending", method="online")
+    sweep_minutes_later(orders, orders.settings.payment_timeout_minutes + 1)  # expire_payment sent
+    reply(orders, "payment.captured", method="online", amount_cents=2500)  # the notification's answer, first
+    assert order_view(client)["status"] == "packing"
+
+
+def test_a_stale_payment_failed_from_expire_does_not_cancel_an_order_already_paid(orders, client):
+    """Billing failed the payment at expire, then Alipay's notification captured it: orders hears the
+    capture first. The expire's payment.failed, late, must not cancel a paid order and keep the money."""
+    expired_then_paid(orders, client)
+    reply(orders, "payment.failed", reason="not paid within 30 minutes")
+    view = order_view(client)
+    assert view["status"] == "packing" and view["payment"]["status"] == "captured"
+    assert payloads(orders, "stores.release_stock") == []
+
+
+def test_a_stale_payment_failed_does_not_cancel_an_order_already_delivered(orders, client):
+    expired_then_paid(orders, client)
+    [pack] = payloads(orders, "stores.pack_parcel")
+    fid = pack["fulfilment_id"]
+    packed = {"slip_no": "XS-1", "packed_at": "2026-11-24T10:00:00+08:00", "unit": "DS-COSMETICS"}
+    reply(orders, "parcel.packed", fulfilment_id=fid, **packed)
+    reply(orders, "shipment.booked", fulfilment_id=fid, delivery="local", waybill=None, carrier=None)
+    progress = {"fulfilment_id": fid, "waybill": None, "at": "2026-11-24T11:00:00+08:00"}
+    reply(orders, "shipment.shipped", detail="picked up", **progress)
+    reply(orders, "shipment.delivered", detail="signed", **progress)
+    reply(orders, "payment.failed", reason="not paid within 30 minutes")
+    assert order_view(client)["status"] == "delivered"
+
+
+def test_a_late_payment_captured_does_not_drop_the_deadline_of_a_refund_in_flight(orders, client):
+    expired_then_paid(orders, client)
+    assert client.post("/internal/orders/M20261124AAAAAA/cancel", json={}).status_code == 202
+    assert len(payloads(orders, "billing.refund_payment")) == 1  # ... and Redis loses it
+    reply(orders, "payment.captured", method="online", amount_cents=2500)  # expire's answer, late
+    sweep_after(orders, 1.5)
+    assert len(payloads(orders, "billing.refund_payment")) == 2  # the refund is asked for again
+
+
 def test_a_late_answer_to_a_void_does_not_drop_the_refund_of_money_that_came_after_it(orders, client):
     place(orders, method="online")
     reserve_all(orders, client)

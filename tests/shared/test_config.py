@@ -8,7 +8,7 @@ from shared.config import Settings
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("MALL_AUTO_RECEIPT_DAYS", "15"),  # the 15th settles the month before: receipts must be final by then
+        ("MALL_AUTO_RECEIPT_DAYS", "14"),  # the 15th settles the month before: receipts must be final by then
         ("MALL_AUTO_RECEIPT_DAYS", "0"),
         ("MALL_AUTO_RECEIPT_DAYS", "ten"),
         ("MALL_PAYMENT_TIMEOUT_MINUTES", "0"),
@@ -24,7 +24,7 @@ def test_a_setting_outside_its_range_is_refused_by_name(monkeypatch, name, value
 def test_the_defaults_and_a_setting_in_range(monkeypatch):
     settings = Settings.from_env()
     assert (settings.auto_receipt_days, settings.payment_timeout_minutes) == (10, 30)
-    monkeypatch.setenv("MALL_AUTO_RECEIPT_DAYS", "14")
+    monkeypatch.setenv("MALL_AUTO_RECEIPT_DAYS", "13")
     monkeypatch.setenv("MALL_PAYMENT_TIMEOUT_MINUTES", "15")
     settings = Settings.from_env()
-    assert (settings.auto_receipt_days, settings.payment_timeout_minutes) == (14, 15)
+    assert (settings.auto_receipt_days, settings.payment_timeout_minutes) == (13, 15)
