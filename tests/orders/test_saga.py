@@ -440,14 +440,8 @@ def test_a_stale_payment_failed_from_expire_does_not_cancel_an_order_already_pai
 
 def test_a_stale_payment_failed_does_not_cancel_an_order_already_delivered(orders, client):
     expired_then_paid(orders, client)
-    [pack] = payloads(orders, "stores.pack_parcel")
-    fid = pack["fulfilment_id"]
-    packed = {"slip_no": "XS-1", "packed_at": "2026-11-24T10:00:00+08:00", "unit": "DS-COSMETICS"}
-    reply(orders, "parcel.packed", fulfilment_id=fid, **packed)
-    reply(orders, "shipment.booked", fulfilment_id=fid, delivery="local", waybill=None, carrier=None)
-    progress = {"fulfilment_id": fid, "waybill": None, "at": "2026-11-24T11:00:00+08:00"}
-    reply(orders, "shipment.shipped", detail="picked up", **progress)
-    reply(orders, "shipment.delivered", detail="signed", **progress)
+    deliver_the_parcel(orders)
+    assert order_view(client)["status"] == "delivered"
     reply(orders, "payment.failed", reason="not paid within 30 minutes")
     assert order_view(client)["status"] == "delivered"
 
@@ -476,7 +470,7 @@ def test_a_late_answer_to_a_void_does_not_drop_the_refund_of_money_that_came_aft
     assert order_view(client)["payment"]["status"] == "refunded"
 
 
-def test_a_late_payment_failed_does_not_drop_the_void_of_a_cancelled_order(orders, client):
+def test_a_late_payment_failed_does_not_drop_the_refund_of_a_cancelled_order(orders, client):
     place(orders, method="balance")
     reserve_all(orders, client)
     assert client.post("/internal/orders/M20261124AAAAAA/cancel", json={}).status_code == 202
@@ -577,6 +571,12 @@ def delivered_order(orders, client, method="balance", signed_at="2026-11-24T11:0
         assert client.post("/internal/orders/M20261124AAAAAA/check").status_code == 200
     else:
         reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    deliver_the_parcel(orders, signed_at)
+    assert order_view(client)["status"] == "delivered"
+
+
+def deliver_the_parcel(orders, signed_at="2026-11-24T11:00:00+08:00"):
+    """The order's one parcel, as packing asked for it: packed, booked, picked up, signed for."""
     [pack] = payloads(orders, "stores.pack_parcel")
     fid = pack["fulfilment_id"]
     packed = {"slip_no": "XS-1", "packed_at": "2026-11-24T10:00:00+08:00", "unit": "DS-COSMETICS"}
@@ -585,7 +585,6 @@ def delivered_order(orders, client, method="balance", signed_at="2026-11-24T11:0
     progress = {"fulfilment_id": fid, "waybill": None, "at": signed_at}
     reply(orders, "shipment.shipped", detail="picked up", **progress)
     reply(orders, "shipment.delivered", detail="signed by Li Ming", **progress)
-    assert order_view(client)["status"] == "delivered"
 
 
 def test_a_receipt_nobody_confirms_is_confirmed_automatically_days_after_delivery(orders, client):
