@@ -245,6 +245,13 @@ class Sim:
             self._capture(pay)
             self._payment_state(pay)
 
+    def provider_closes(self, order: str) -> None:
+        """The provider closes an unpaid trade (billing's `payment_notified` with TRADE_CLOSED)."""
+        pay = self.payments[order]
+        if pay["method"] == "online" and pay["status"] == "pending":
+            pay["status"], pay["failure"] = "failed", "trade closed unpaid"
+            self._payment_state(pay)
+
     def refund_payment(self, p: dict[str, Any]) -> None:
         pay = self.payments.get(p["order"])
         if pay is None:
@@ -515,6 +522,12 @@ class SagaMachine(RuleBasedStateMachine):
     @rule()
     def online_payment_arrives(self):
         self.sim.provider_notify(next(o for o, p in self.sim.payments.items() if p["status"] == "pending"))
+        self._collect()
+
+    @precondition(lambda self: any(p["status"] == "pending" for p in self.sim.payments.values()))
+    @rule()
+    def online_trade_closes_unpaid(self):
+        self.sim.provider_closes(next(o for o, p in self.sim.payments.items() if p["status"] == "pending"))
         self._collect()
 
     @precondition(
