@@ -305,6 +305,24 @@ def cmd_statements(args) -> int:
     return 0
 
 
+def cmd_alipay_pay(args) -> int:
+    """Notify the running demo mall of a paid (or closed) trade, signed as Alipay with the sandbox key."""
+    from . import http
+    from .partners import SANDBOX_FOLDER, AlipaySigner
+
+    settings = Settings.from_env()
+    folder = settings.var_dir / SANDBOX_FOLDER
+    if not (folder / "alipay-private.pem").exists():
+        print(f"alipay-pay: no sandbox key under {folder}: only `mall run`'s embedded demo has one", flush=True)
+        return 2
+    signer = AlipaySigner.in_folder(folder)
+    fields = signer.sign(AlipaySigner.trade_notice(args.out_trade_no, args.amount, args.status))
+    url = (args.url or settings.service_url("gateway")).rstrip("/") + "/webhooks/alipay"
+    status, answer = http.call("POST", url, form=fields)
+    print(f"alipay-pay: {status} {answer}", flush=True)
+    return 0 if status == 200 else 1
+
+
 def cmd_seed(args) -> int:
     from .seed import seed
 
@@ -363,6 +381,16 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("beat", help="the scheduler: saga deadlines, delivery batch cut-offs, statements on the 15th")
     p.set_defaults(func=cmd_beat)
+
+    p = sub.add_parser(
+        "alipay-pay",
+        help="the embedded demo only: tell the mall an online order was paid, as Alipay would (sandbox key)",
+    )
+    p.add_argument("--out-trade-no", required=True, help="from POST /api/orders/<number>/pay")
+    p.add_argument("--amount", required=True, help='the order\'s total, e.g. "25.00"')
+    p.add_argument("--status", default="TRADE_SUCCESS", choices=["TRADE_SUCCESS", "TRADE_FINISHED", "TRADE_CLOSED"])
+    p.add_argument("--url", default=None, help="the gateway (default: this mall's)")
+    p.set_defaults(func=cmd_alipay_pay)
 
     p = sub.add_parser("seed", help="load the demo data through the gateway's API")
     p.add_argument("--url", default=None)

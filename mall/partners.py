@@ -17,6 +17,22 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from gateway.services import alipay_signed_text
 
+#: Where the embedded demo keeps its Alipay sandbox key pair (under MALL_VAR_DIR).
+SANDBOX_FOLDER = "alipay-sandbox"
+
+
+def sandbox_alipay_key(settings, env: dict[str, str]) -> str | None:
+    """For the embedded demo only (`mall run` with demo data, no servers): when no Alipay key is configured,
+    a sandbox key pair under var/ stands in for Alipay's, so that `mall alipay-pay` can pay the demo's
+    online orders exactly as Alipay would notify. Sets MALL_ALIPAY_PUBLIC_KEY in `env`; returns its path.
+    Never on servers: there the mall trusts only the key MALL_ALIPAY_PUBLIC_KEY names."""
+    if not settings.embedded or settings.alipay_public_key:
+        return None
+    AlipaySigner.in_folder(settings.var_dir / SANDBOX_FOLDER)
+    path = str(settings.var_dir / SANDBOX_FOLDER / "alipay-public.pem")
+    env["MALL_ALIPAY_PUBLIC_KEY"] = path
+    return path
+
 
 class AlipaySigner:
     def __init__(self, private_key: rsa.RSAPrivateKey):

@@ -145,6 +145,11 @@ def run(seed_demo: bool = True, units_worker: bool = True) -> int:
 
     where = "embedded broker and SQLite under " + str(settings.var_dir) if settings.embedded else settings.broker_url
     print(f"mall: starting on {where}", flush=True)
+    if seed_demo:
+        from .partners import sandbox_alipay_key
+
+        if sandbox_alipay_key(settings, env):
+            print("mall: online payments use an Alipay sandbox key (demo only): `mall alipay-pay --help`", flush=True)
     subprocess.run([sys.executable, "-m", "mall", "migrate"], env=env, check=True)
 
     supervisor = Supervisor(settings, env)
