@@ -215,6 +215,14 @@ def create_purchase_order():
     settlement_method: cash|transfer|monthly, deliver_by: "2026-12-01" (after today), note?, lines: [{sku,
     quantity, unit_cost}]}` -> 201; the buyer is the caller."""
     body = load_json(schemas.PurchaseOrderIn)
+    found = inner().lookup_products(sorted({line["sku"] for line in body["lines"]}))
+    unknown = {
+        f"lines.{i}.sku": ["Not a product of the catalogue."]
+        for i, line in enumerate(body["lines"])
+        if line["sku"] in set(found.get("missing", []))
+    }
+    if unknown:  # received, it would be stock of nothing anyone can buy
+        raise ApiError(422, "validation_error", "Some fields are not valid.", unknown)
     wire = body | {"deliver_by": body["deliver_by"].isoformat(), "buyer": g.me.username}
     wire["lines"] = [line | {"unit_cost": format_cents(line["unit_cost"])} for line in body["lines"]]
     order = inner().create_purchase_order(wire)

@@ -177,6 +177,12 @@ class PurchaseLineIn(Schema):
 class PurchaseOrderIn(Schema):
     """A purchase order (采购单); the buyer is the caller."""
 
+    @pre_load
+    def _strip(self, data, **_):
+        if isinstance(data, dict):
+            return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
+        return data
+
     unit = fields.String(required=True, validate=UNIT_CODE)
     supplier = fields.String(required=True, validate=validate.Length(min=1, max=100))
     delivery_method = fields.String(required=True, validate=validate.OneOf(["supplier_delivers", "we_collect"]))

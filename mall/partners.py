@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -25,8 +28,12 @@ def sandbox_alipay_key(settings, env: dict[str, str]) -> str | None:
     """For the embedded demo only (`mall run` with demo data, no servers): when no Alipay key is configured,
     a sandbox key pair under var/ stands in for Alipay's, so that `mall alipay-pay` can pay the demo's
     online orders exactly as Alipay would notify. Sets MALL_ALIPAY_PUBLIC_KEY in `env`; returns its path.
-    Never on servers: there the mall trusts only the key MALL_ALIPAY_PUBLIC_KEY names."""
+    Never on servers (a broker, or any database that is not a SQLite file under var/): there the mall
+    trusts only the key MALL_ALIPAY_PUBLIC_KEY names."""
     if not settings.embedded or settings.alipay_public_key:
+        return None
+    own_files = {f"sqlite:///{settings.var_dir / (name + '.db')}" for name in settings.database_urls}
+    if not set(settings.database_urls.values()) <= own_files:
         return None
     AlipaySigner.in_folder(settings.var_dir / SANDBOX_FOLDER)
     path = str(settings.var_dir / SANDBOX_FOLDER / "alipay-public.pem")
@@ -49,12 +56,13 @@ class AlipaySigner:
         if private.exists():
             return cls(serialization.load_pem_private_key(private.read_bytes(), password=None))
         signer = cls.new()
-        folder.mkdir(parents=True, exist_ok=True)
-        private.write_bytes(
-            signer.private_key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        pem = signer.private_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
+        fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # the signing half: its owner's only
+        with os.fdopen(fd, "wb") as out:
+            out.write(pem)
         signer.write_public_key(folder / "alipay-public.pem")
         return signer
 
@@ -73,8 +81,14 @@ class AlipaySigner:
         return dict(fields, sign_type="RSA2", sign=base64.b64encode(signature).decode())
 
     @staticmethod
-    def trade_notice(out_trade_no: str, amount: str, status: str = "TRADE_SUCCESS", **extra: str) -> dict[str, str]:
-        """The fields of an asynchronous trade notification, before signing (Alipay sends more; all are signed)."""
+    def trade_notice(
+        out_trade_no: str, amount: str, status: str = "TRADE_SUCCESS", at: datetime | None = None, **extra: str
+    ) -> dict[str, str]:
+        """The fields of an asynchronous trade notification, before signing (Alipay sends more; all are signed).
+        Its times are `at` in Beijing time, as Alipay writes them (tests leave it out for fixed times)."""
+        if at is not None:
+            beijing = at.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S")
+            extra = {"notify_time": beijing, "gmt_create": beijing, "gmt_payment": beijing} | extra
         digest = hashlib.sha256(out_trade_no.encode()).hexdigest()
         trade_no = extra.pop("trade_no", "2026112522001" + str(int(digest[:12], 16)).zfill(15)[:15])
         return {

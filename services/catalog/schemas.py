@@ -112,7 +112,7 @@ MAX_PHOTOS = 9
 class NewReview(Schema):
     """A member's review of a product they received: `member_id` comes from the gateway, never the body."""
 
-    member_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    member_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**31 - 1))
     rating = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=5))
     text = fields.String(required=True, validate=validate.Length(min=1, max=1000))
     photos = fields.List(

@@ -196,24 +196,23 @@ def write_review(session: Session, product_id: int, review: dict[str, Any]) -> R
     reviewed = set(
         session.scalars(select(Review.order).where(Review.product_id == product_id, Review.order.in_(orders)))
     )
-    order = next((o for o in orders if o not in reviewed), None)
-    if order is None:
-        raise ApiError(409, "already_reviewed", "This purchase has its review already.")
-    row = Review(
-        product_id=product_id,
-        member_id=member,
-        order=order,
-        rating=review["rating"],
-        text=review["text"],
-        photos=review["photos"],
-        created_at=now(),
-    )
-    session.add(row)
-    try:
-        session.flush()
-    except IntegrityError as exc:  # the same purchase reviewed twice at once: the other one won
-        raise ApiError(409, "already_reviewed", "This purchase has its review already.") from exc
-    return row
+    for order in (o for o in orders if o not in reviewed):
+        row = Review(
+            product_id=product_id,
+            member_id=member,
+            order=order,
+            rating=review["rating"],
+            text=review["text"],
+            photos=review["photos"],
+            created_at=now(),
+        )
+        try:
+            with session.begin_nested():  # a savepoint: losing a race for this order leaves the next one
+                session.add(row)
+        except IntegrityError:  # another review of the member's took this order a moment ago
+            continue
+        return row
+    raise ApiError(409, "already_reviewed", "This purchase has its review already.")
 
 
 def reviews_of(session: Session, product_id: int, query: dict[str, Any]) -> tuple[list[Review], int, dict[str, Any]]:

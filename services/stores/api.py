@@ -121,7 +121,10 @@ def move_purchase_order(order_id: int, action: str):
     """Confirm a draft, settle a received order with its supplier, or cancel one not yet received; 409
     when it cannot (a repeat of what was done changes nothing)."""
     with runtime.db.session() as session, session.begin():
-        order = getattr(purchasing, action)(session, order_id)
+        if action == "confirm":
+            order = purchasing.confirm(session, order_id, runtime.settings.timezone)
+        else:
+            order = getattr(purchasing, action)(session, order_id)
         return purchasing.view(order)
 
 

@@ -33,17 +33,38 @@ MOVES = {
 }
 
 
-def create(session: Session, data: dict[str, Any], buyer: str, timezone: str) -> PurchaseOrder:
-    """A draft purchase order; 404 for an unknown unit, 422 for a delivery day not after today (mall time)."""
-    if not services.unit_known(session, data["unit"]):
-        raise services.UnknownUnit(data["unit"])
+#: The most of one SKU a purchase order may bring in (the same bound as one stock-in).
+MAX_PER_SKU = 1_000_000
+
+
+def _due_after_today(deliver_by: date, timezone: str) -> None:
+    """422 unless the delivery day is after today in the mall's time zone (DOMAIN.md)."""
     today = now().astimezone(ZoneInfo(timezone)).date()
-    if data["deliver_by"] <= today:
+    if deliver_by <= today:
         raise ApiError(
             422,
             "validation_error",
             "Some fields are not valid.",
             {"deliver_by": [f"Must be after today ({today.isoformat()})."]},
+        )
+
+
+def create(session: Session, data: dict[str, Any], buyer: str, timezone: str) -> PurchaseOrder:
+    """A draft purchase order; 404 for an unknown unit, 422 for a delivery day not after today (mall time)
+    or more than MAX_PER_SKU of one SKU."""
+    if not services.unit_known(session, data["unit"]):
+        raise services.UnknownUnit(data["unit"])
+    _due_after_today(data["deliver_by"], timezone)
+    per_sku: dict[str, int] = {}
+    for line in data["lines"]:
+        per_sku[line["sku"]] = per_sku.get(line["sku"], 0) + line["quantity"]
+    too_many = sorted(sku for sku, quantity in per_sku.items() if quantity > MAX_PER_SKU)
+    if too_many:
+        raise ApiError(
+            422,
+            "validation_error",
+            "Some fields are not valid.",
+            {"lines": [f"At most {MAX_PER_SKU:,} of one SKU in an order ({', '.join(too_many)})."]},
         )
     order = PurchaseOrder(
         unit=data["unit"],
@@ -88,8 +109,11 @@ def _move(order: PurchaseOrder, to: str) -> bool:
     return True
 
 
-def confirm(session: Session, order_id: int) -> PurchaseOrder:
+def confirm(session: Session, order_id: int, timezone: str) -> PurchaseOrder:
+    """A draft whose delivery day has passed since it was written is not confirmed (422): change it first."""
     order = _locked(session, order_id)
+    if order.status == "draft":
+        _due_after_today(order.deliver_by, timezone)
     _move(order, "confirmed")
     return order
 
@@ -99,8 +123,13 @@ def receive(uow: UnitOfWork, order_id: int) -> PurchaseOrder:
     two clicks at once receive once)."""
     order = _locked(uow.session, order_id)
     if _move(order, "received"):
+        per_sku: dict[str, int] = {}
         for line in order.lines:
-            services.stock_in(uow, order.unit, line.sku, line.quantity)
+            per_sku[line.sku] = per_sku.get(line.sku, 0) + line.quantity
+        # In SKU order, as every other lock of stock rows (check_stock): two transactions never wait
+        # for each other's rows in opposite orders.
+        for sku in sorted(per_sku):
+            services.stock_in(uow, order.unit, sku, per_sku[sku])
     return order
 
 

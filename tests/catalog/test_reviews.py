@@ -108,3 +108,22 @@ def test_a_redelivered_completion_records_the_purchase_once(catalog, client, add
     assert catalog.consume("order.completed", body) == "duplicate"
     assert review(client, tea["id"]).status_code == 201
     assert review(client, tea["id"]).json["error"]["code"] == "already_reviewed"
+
+
+def test_two_reviews_at_once_take_two_orders_when_two_are_unreviewed(catalog, client, add_product, monkeypatch):
+    """Both requests read M1 as unreviewed; the second to write loses M1 to the first, and takes M2."""
+    from services.catalog import services
+
+    tea = add_product("TEA-LONGJING")
+    completed(catalog, "M1", 7, "TEA-LONGJING", at="2026-10-01T10:00:00+08:00")
+    completed(catalog, "M2", 7, "TEA-LONGJING", at="2026-11-01T10:00:00+08:00")
+    assert review(client, tea["id"]).json["order"] == "M1"
+    monkeypatch.setattr(services, "set", lambda rows: frozenset(), raising=False)  # the stale read of the other
+    second = review(client, tea["id"], rating=4)
+    assert second.status_code == 201 and second.json["order"] == "M2"
+    assert review(client, tea["id"]).json["error"]["code"] == "already_reviewed"
+
+
+def test_a_member_id_too_large_for_the_database_is_422(client, add_product):
+    tea = add_product("TEA-LONGJING")
+    assert review(client, tea["id"], member_id=10**20).status_code == 422

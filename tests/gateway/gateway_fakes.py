@@ -150,14 +150,19 @@ class FakeInnerServices:
         return self.purchase_order_rows.get(order_id)
 
     def move_purchase_order(self, order_id, action):
+        """Stores' rules: (the statuses it may move from, the status it moves to); a repeat changes nothing."""
         self._call("stores", f"{action}_purchase_order")
         order = self.purchase_order_rows.get(order_id)
         if order is None:
             raise ApiError(404, "not_found", "Purchase order was not found.")
-        moves = {"confirm": ("draft", "confirmed"), "receive": ("confirmed", "received")}
-        moves |= {"settle": ("received", "settled"), "cancel": ("draft", "cancelled")}
+        moves = {
+            "confirm": (("draft",), "confirmed"),
+            "receive": (("confirmed",), "received"),
+            "settle": (("received",), "settled"),
+            "cancel": (("draft", "confirmed"), "cancelled"),
+        }
         before, after = moves[action]
-        if order["status"] not in (before, after):
+        if order["status"] not in (*before, after):
             raise ApiError(409, "not_allowed", f"A {order['status']} purchase order cannot become {after}.")
         order["status"] = after
         return order

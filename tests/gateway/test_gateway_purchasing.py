@@ -12,7 +12,7 @@ def purchase(**changes):
         "delivery_method": "supplier_delivers",
         "settlement_method": "monthly",
         "deliver_by": (date.today() + timedelta(days=3)).isoformat(),
-        "lines": [{"sku": "RICE-5KG", "quantity": 40, "unit_cost": "31.50"}],
+        "lines": [{"sku": "TEA-LONGJING-250G", "quantity": 40, "unit_cost": "31.50"}],
     } | changes
 
 
@@ -21,9 +21,22 @@ def test_an_administrator_writes_a_purchase_order_as_its_buyer_and_it_is_logged(
     assert response.status_code == 201
     sent = inner.purchase_order_rows[response.json["id"]]
     assert sent["buyer"] == "zhao_admin"  # the caller, whatever the body says
-    assert sent["lines"] == [{"sku": "RICE-5KG", "quantity": 40, "unit_cost": "31.50"}]
+    assert sent["lines"] == [{"sku": "TEA-LONGJING-250G", "quantity": 40, "unit_cost": "31.50"}]
     log = client.get("/api/admin/log", query_string={"action": "purchase_order.create"}, headers=bearer(root))
     assert [row["actor"] for row in log.json["items"]] == ["zhao_admin"]
+
+
+def test_a_purchase_order_names_products_of_the_catalogue(client, catalogue, inner, admin):
+    body = purchase(lines=[{"sku": "TEA-LONGJING-250G", "quantity": 1, "unit_cost": "9.00"}] * 2)
+    body["lines"] = body["lines"] + [{"sku": "NO-SUCH-TEA", "quantity": 1, "unit_cost": "9.00"}]
+    response = client.post("/api/admin/purchase-orders", json=body, headers=bearer(admin))
+    assert response.status_code == 422 and list(response.json["error"]["fields"]) == ["lines.2.sku"]
+    assert inner.purchase_order_rows == {}
+
+
+def test_a_supplier_of_spaces_is_no_supplier(client, catalogue, inner, admin):
+    response = client.post("/api/admin/purchase-orders", json=purchase(supplier="   "), headers=bearer(admin))
+    assert response.status_code == 422 and list(response.json["error"]["fields"]) == ["supplier"]
 
 
 def test_a_purchase_order_moves_through_its_steps(client, catalogue, inner, admin):
@@ -40,7 +53,7 @@ def test_a_purchase_order_moves_through_its_steps(client, catalogue, inner, admi
 
 def test_bad_purchase_orders_are_422_before_stores_is_asked(client, catalogue, inner, admin):
     inner.calls.clear()
-    body = purchase(buyer="someone_else", lines=[{"sku": "RICE-5KG", "quantity": 0, "unit_cost": "free"}])
+    body = purchase(buyer="someone_else", lines=[{"sku": "TEA-LONGJING-250G", "quantity": 0, "unit_cost": "free"}])
     response = client.post("/api/admin/purchase-orders", json=body | {"deliver_by": "soon"}, headers=bearer(admin))
     assert response.status_code == 422
     assert set(response.json["error"]["fields"]) == {"buyer", "deliver_by", "lines.0.quantity", "lines.0.unit_cost"}
