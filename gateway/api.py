@@ -215,11 +215,11 @@ def create_purchase_order():
     settlement_method: cash|transfer|monthly, deliver_by: "2026-12-01" (after today), note?, lines: [{sku,
     quantity, unit_cost}]}` -> 201; the buyer is the caller."""
     body = load_json(schemas.PurchaseOrderIn)
-    found = inner().lookup_products(sorted({line["sku"] for line in body["lines"]}))
+    missing = set(inner().lookup_products(sorted({line["sku"] for line in body["lines"]})).get("missing", []))
     unknown = {
         f"lines.{i}.sku": ["Not a product of the catalogue."]
         for i, line in enumerate(body["lines"])
-        if line["sku"] in set(found.get("missing", []))
+        if line["sku"] in missing
     }
     if unknown:  # received, it would be stock of nothing anyone can buy
         raise ApiError(422, "validation_error", "Some fields are not valid.", unknown)
