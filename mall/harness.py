@@ -22,6 +22,9 @@ from mall import http
 
 REDIS_URL = os.environ.get("MALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get("MALL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+#: Put before every test database's name, so that two checkouts can run their suites on one server at once
+#: (with MALL_TEST_REDIS_URL naming another Redis database too).
+DATABASE_PREFIX = os.environ.get("MALL_TEST_DB_PREFIX", "")
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -56,8 +59,10 @@ def postgres_available() -> bool:
 
 
 def fresh_postgres_database(name: str) -> str:
-    """Drop and create database `name`; returns its URL."""
+    """Drop and create database `name` (after MALL_TEST_DB_PREFIX); returns its URL."""
     import sqlalchemy as sa
+
+    name = DATABASE_PREFIX + name
 
     base = sa.engine.make_url(POSTGRES_URL)
     engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")

@@ -242,7 +242,7 @@ def gateway_on_postgres(monkeypatch):
 
     if not postgres_available():
         pytest.skip("PostgreSQL is not reachable")
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine, make_url, text
 
     from gateway.config import runtime
     from shared.testing import fresh_database
@@ -251,7 +251,7 @@ def gateway_on_postgres(monkeypatch):
     # A round that waited for a held row (no SKIP LOCKED) fails in seconds instead of hanging the test.
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(text("ALTER DATABASE mall_test_gateway_confirm SET lock_timeout = '5s'"))
+        conn.execute(text(f"ALTER DATABASE {make_url(url).database} SET lock_timeout = '5s'"))
     engine.dispose()
     monkeypatch.setenv("MALL_DATABASE_URL_GATEWAY", url)  # put back after the test
     fresh_database(runtime, url)

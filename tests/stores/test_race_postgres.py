@@ -4,12 +4,13 @@ import threading
 
 import pytest
 
+from mall.harness import DATABASE_PREFIX
 from shared.testing import deliver, payloads
 
 from .helpers import check, stock_of
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
-DATABASE = "mall_test_stores_race"
+DATABASE = DATABASE_PREFIX + "mall_test_stores_race"
 
 
 @pytest.fixture
