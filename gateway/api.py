@@ -475,6 +475,108 @@ def pay_order(number: str):
     return {"out_trade_no": charge["out_trade_no"], "pay_url": f"{gateway}?{query}"}
 
 
+# --- after-sales (售后) ----------------------------------------------------------------------------
+
+
+@shop.post("/orders/<number>/after-sales")
+@requires("customer")
+def open_after_sale(number: str):
+    """A return, refund or complaint about goods that reached the caller (send `Idempotency-Key` to make
+    retries safe: the same key returns the same case) -> 201 the case. Within MALL_AFTER_SALES_DAYS of
+    delivery (15), or for a parcel lost while it is still shipping; goods of one unit per case, each piece
+    claimed once. The order's timeline shows how it is handled."""
+    key = idempotency_key()
+    body = load_json(schemas.AfterSaleIn)
+    _, known = _find_order(number)
+    if not known:
+        raise ApiError(409, "not_after_sales", "The order is still being taken in.")
+    request_ = {
+        "member_id": g.me.id,
+        "kind": body["kind"],
+        "problem": body["problem"],
+        "reason": body["reason"],
+        "lines": body["items"],
+        "idempotency_key": key,
+    }
+    return _public_case(inner().open_after_sale(number, request_)), 201
+
+
+def _public_case(case: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in case.items() if k != "member_id"}
+
+
+def _public_cases(cases: dict[str, Any]) -> dict[str, Any]:
+    return {"items": [_public_case(case) for case in cases["items"]]}
+
+
+@shop.get("/orders/<number>/after-sales")
+@requires("customer", *STAFF_VIEWERS)
+def order_after_sales(number: str):
+    """The order's after-sales cases, oldest first."""
+    _, known = _find_order(number)
+    return _public_cases(inner().order_after_sales(number)) if known else {"items": []}
+
+
+def _after_sale_for_staff(case_id: int) -> dict[str, Any]:
+    """A case the caller may handle: any for customer service and administrators; a unit's staff, their
+    unit's only (404 for another's, as for tasks)."""
+    case = inner().after_sale(case_id)
+    if case is None or (g.me.role == "staff" and case.get("unit") != g.me.unit):
+        raise not_found("After-sales case")
+    return case
+
+
+@staff.get("/after-sales")
+@requires("staff", *STAFF_VIEWERS)
+def list_after_sales():
+    """After-sales cases, newest first (`?status=`): a unit's staff see their unit's, customer service and
+    administrators all of them (or `?unit=`)."""
+    query = load_query(schemas.AfterSaleQuery)
+    if g.me.role == "staff":
+        query["unit"] = g.me.unit
+    return _public_cases(inner().after_sales(query))
+
+
+@staff.post("/after-sales/<id:case_id>/agree")
+@requires("staff", *STAFF_VIEWERS)
+def agree_after_sale(case_id: int):
+    """Agree `{"resolution": "refund"|"return", "refund"?, "reply"?}`: a refund goes out now; a return waits
+    for the goods (`received`). The refund is at most what the goods cost (default: all of it)."""
+    body = load_json(schemas.AfterSaleAgreement)
+    _after_sale_for_staff(case_id)
+    case = inner().move_after_sale(
+        case_id,
+        "agree",
+        {"resolution": body["resolution"], "refund_cents": body["refund"], "reply": body["reply"], "by": g.me.username},
+    )
+    audit("after_sale.agree", f"after-sale:{case_id}", {"resolution": body["resolution"], "refund": case["refund"]})
+    return _public_case(case)
+
+
+@staff.post("/after-sales/<id:case_id>/reply")
+@requires("staff", *STAFF_VIEWERS)
+def answer_after_sale(case_id: int):
+    """Close the case with an answer and no money `{"reply"}`: a complaint about the service, a claim
+    refused, a return that never came."""
+    body = load_json(schemas.AfterSaleAnswer)
+    _after_sale_for_staff(case_id)
+    case = inner().move_after_sale(case_id, "reply", {"reply": body["reply"], "by": g.me.username})
+    audit("after_sale.reply", f"after-sale:{case_id}", {"reply": body["reply"]})
+    return _public_case(case)
+
+
+@staff.post("/after-sales/<id:case_id>/received")
+@requires("staff", *STAFF_VIEWERS)
+def after_sale_received(case_id: int):
+    """The returned goods are back at the unit `{"restock": bool}`: the agreed refund goes out; goods that
+    can be sold again go back on the shelf."""
+    body = load_json(schemas.AfterSaleReceived)
+    _after_sale_for_staff(case_id)
+    case = inner().move_after_sale(case_id, "received", {"restock": body["restock"], "by": g.me.username})
+    audit("after_sale.received", f"after-sale:{case_id}", {"restock": body["restock"]})
+    return _public_case(case)
+
+
 # --- staff ---------------------------------------------------------------------------------------
 
 

@@ -135,6 +135,21 @@ class InnerServices:
     def confirm_receipt(self, number: str) -> dict[str, Any]:
         return self.orders.post(f"/internal/orders/{number}/receipt", json={})
 
+    def open_after_sale(self, number: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.orders.post(f"/internal/orders/{number}/after-sales", json=body)
+
+    def order_after_sales(self, number: str) -> dict[str, Any]:
+        return self.orders.get(f"/internal/orders/{number}/after-sales")
+
+    def after_sales(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.orders.get("/internal/after-sales", params=params)
+
+    def after_sale(self, case_id: int) -> dict[str, Any] | None:
+        return self.orders.get_or_none(f"/internal/after-sales/{case_id}")
+
+    def move_after_sale(self, case_id: int, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.orders.post(f"/internal/after-sales/{case_id}/{action}", json=body)
+
     def check_order(self, number: str) -> dict[str, Any]:
         return self.orders.post(f"/internal/orders/{number}/check", json={})
 

@@ -423,6 +423,80 @@ class Empty(Schema):
         unknown = EXCLUDE
 
 
+# --- after-sales (售后) ----------------------------------------------------------------------------
+
+AFTER_SALE_KINDS = ("return", "refund", "complaint")
+AFTER_SALE_PROBLEMS = ("quality", "damaged", "lost", "wrong_item", "service", "other")
+AFTER_SALE_STATUSES = ("requested", "awaiting_return", "refunding", "refunded", "closed")
+
+
+class AfterSaleIn(Schema):
+    """A return (goods back, money back), a refund (money back: goods kept, or lost on the way) or a
+    complaint (an answer) about an order that reached the customer."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(AFTER_SALE_KINDS), metadata={"example": "return"})
+    problem = fields.String(
+        load_default="other", validate=validate.OneOf(AFTER_SALE_PROBLEMS), metadata={"example": "quality"}
+    )
+    reason = _text(500, required=True, metadata={"example": "The tin arrived dented and the tea spilled."})
+    #: The goods concerned, all from one unit (one case per department); a complaint may name none.
+    items = fields.List(fields.Nested(OrderItemIn), load_default=list, validate=validate.Length(max=100))
+
+
+class AfterSaleItemOut(Schema):
+    sku = fields.String()
+    name = fields.String()
+    quantity = fields.Integer()
+    amount = fields.String(metadata={"example": "68.00"})
+
+
+class AfterSaleOut(Schema):
+    id = fields.Integer()
+    order = fields.String()
+    unit = fields.String(allow_none=True)
+    kind = fields.String(validate=validate.OneOf(AFTER_SALE_KINDS))
+    problem = fields.String(validate=validate.OneOf(AFTER_SALE_PROBLEMS))
+    reason = fields.String()
+    items = fields.List(fields.Nested(AfterSaleItemOut))
+    claimed = fields.String(metadata={"example": "68.00"})
+    status = fields.String(validate=validate.OneOf(AFTER_SALE_STATUSES))
+    resolution = fields.String(allow_none=True, validate=validate.OneOf(["refund", "return"]))
+    refund = fields.String(allow_none=True)
+    restock = fields.Boolean(allow_none=True)
+    reply = fields.String(allow_none=True)
+    handled_by = fields.String(allow_none=True)
+    created_at = fields.String()
+    updated_at = fields.String()
+    closed_at = fields.String(allow_none=True)
+
+
+class AfterSaleList(Schema):
+    items = fields.List(fields.Nested(AfterSaleOut))
+
+
+class AfterSaleQuery(Query):
+    status = fields.String(validate=validate.OneOf(AFTER_SALE_STATUSES))
+    unit = fields.String(validate=UNIT_CODE)
+
+
+class AfterSaleAgreement(Schema):
+    """What the unit (or customer service) agreed with the customer: a refund now, or a return first; for
+    `refund` (default: what the goods cost, never more)."""
+
+    resolution = fields.String(required=True, validate=validate.OneOf(["refund", "return"]))
+    refund = Amount(load_default=None, allow_none=True, validate=validate.Range(min=1, max=MAX_CENTS))
+    reply = _text(500, load_default=None, allow_none=True)
+
+
+class AfterSaleAnswer(Schema):
+    reply = _text(500, required=True, metadata={"example": "Sorry for the wait; the courier has been told."})
+
+
+class AfterSaleReceived(Schema):
+    #: Whether the goods can be sold again (back on the shelf) or are faulty (kept aside).
+    restock = fields.Boolean(required=True)
+
+
 # --- staff ---------------------------------------------------------------------------------------
 
 

@@ -58,6 +58,8 @@ class Settings:
     #: A delivered order's receipt is confirmed for the customer this many days after delivery. At most
     #: 13, so that everything delivered in a month is final before the 15th settles that month.
     auto_receipt_days: int = 10
+    #: A customer may open an after-sales case (return, refund, complaint) this many days after delivery.
+    after_sales_days: int = 15
     #: Local delivery batches close at these times of day (mall time zone).
     batch_cutoffs: tuple[str, ...] = ("10:00", "16:00")
     #: Courier insurance premium as a fraction of declared value (3‰ to 5‰ in the courier agreement).
@@ -121,6 +123,7 @@ class Settings:
             payment_timeout_minutes=_whole("MALL_PAYMENT_TIMEOUT_MINUTES", cls.payment_timeout_minutes, 1, 7 * 24 * 60),
             # At most 13: everything delivered in a month must be final before 02:00 on the 15th settles it.
             auto_receipt_days=_whole("MALL_AUTO_RECEIPT_DAYS", cls.auto_receipt_days, 1, 13),
+            after_sales_days=_whole("MALL_AFTER_SALES_DAYS", cls.after_sales_days, 1, 365),
             batch_cutoffs=cutoffs,
             insurance_rate=_env("MALL_INSURANCE_RATE", cls.insurance_rate),
             courier_fee_cents=_fee("MALL_COURIER_FEE", cls.courier_fee_cents),

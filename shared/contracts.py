@@ -152,6 +152,35 @@ class ArrangeDelivery(Payload):
     cod_amount_cents = _cents()
 
 
+class RefundLine(Payload):
+    """What an after-sales refund gives back for one product: the pieces that came back (0 when the
+    customer keeps them) and the money."""
+
+    sku = fields.String(required=True)
+    name = fields.String(required=True)
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=100_000))
+    amount_cents = _cents()
+
+
+class RefundAfterSale(Payload):
+    order = _order()
+    #: The after-sales case (orders' id): billing refunds each case once, however often it is asked.
+    case = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    unit = _unit()
+    amount_cents = _cents()
+    lines = fields.List(fields.Nested(RefundLine), required=True, validate=validate.Length(min=1))
+    reason = fields.String(required=True)
+    #: When the order was delivered: a cash-on-delivery payment not yet final was collected then.
+    delivered_at = fields.AwareDateTime(required=True, allow_none=True, format="iso")
+
+
+class RestockReturn(Payload):
+    order = _order()
+    case = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    unit = _unit()
+    lines = fields.List(fields.Nested(StockLine), required=True, validate=validate.Length(min=1))
+
+
 class CancelDelivery(Payload):
     order = _order()
     fulfilment_id = fields.Integer(required=True, strict=True)
@@ -238,6 +267,18 @@ class ShipmentCancelled(Payload):
     fulfilment_id = fields.Integer(required=True, strict=True)
 
 
+class StockReturned(Payload):
+    order = _order()
+    case = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    unit = _unit()
+
+
+class AfterSaleRefunded(Payload):
+    order = _order()
+    case = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    amount_cents = _cents()
+
+
 class OrderCompleted(Payload):
     order = _order()
     member_id = fields.Integer(required=True, strict=True)
@@ -317,6 +358,20 @@ CATALOGUE: dict[str, MessageType] = {
         ),
         _m("logistics.cancel_delivery", CancelDelivery, "orders", ("logistics",), "withdraws a delivery"),
         _m(
+            "billing.refund_after_sale",
+            RefundAfterSale,
+            "orders",
+            ("billing",),
+            "pays back what an after-sales case agreed, once per case",
+        ),
+        _m(
+            "stores.restock_return",
+            RestockReturn,
+            "orders",
+            ("stores",),
+            "puts returned goods back on the unit's shelf, once per case",
+        ),
+        _m(
             "stock.reserved",
             StockReserved,
             "stores",
@@ -355,6 +410,14 @@ CATALOGUE: dict[str, MessageType] = {
         _m("shipment.failed", ShipmentProgress, "logistics", ("orders",), "delivery problem in the timeline"),
         _m("shipment.tracked", ShipmentProgress, "logistics", ("orders",), "a tracking event in the timeline"),
         _m("shipment.cancelled", ShipmentCancelled, "logistics", ("orders",), "delivery withdrawn"),
+        _m("stock.returned", StockReturned, "stores", ("orders",), "an after-sales return is back in stock"),
+        _m(
+            "after_sale.refunded",
+            AfterSaleRefunded,
+            "billing",
+            ("orders",),
+            "an after-sales case's money is back: the case is refunded",
+        ),
         _m("order.completed", OrderCompleted, "orders", ("billing", "catalog"), "sale final; sales counts"),
     ]
 }

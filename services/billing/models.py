@@ -66,7 +66,9 @@ class LedgerEntry(Base):
     """A billing entry: what one unit is owed (sale) or gives back (refund) for one order."""
 
     __tablename__ = "ledger_entries"
-    __table_args__ = (UniqueConstraint("order", "unit", "kind", name="uq_ledger_entries_order_unit_kind"),)
+    __table_args__ = (
+        UniqueConstraint("order", "unit", "kind", "reference", name="uq_ledger_entries_order_unit_kind_reference"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     order: Mapped[str] = mapped_column(String(32), index=True)
@@ -74,6 +76,9 @@ class LedgerEntry(Base):
     kind: Mapped[str] = mapped_column(String(16))
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str] = mapped_column(String(200))
+    #: What else the entry is for, beyond its order: "after-sale:<case>" for an after-sales refund ("" for
+    #: the order's own sale and its refund at a cancel). One entry per order, unit, kind and reference.
+    reference: Mapped[str] = mapped_column(String(40), default="", server_default="")
     #: When the money moved: the month a statement counts the entry in (hence the index).
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
@@ -93,6 +98,23 @@ class OrderLine(Base):
     unit: Mapped[str] = mapped_column(String(32))
     quantity: Mapped[int] = mapped_column(Integer)
     amount_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class RefundLine(Base):
+    """What an after-sales refund gave back for one product: pieces returned (0: the customer kept them, or
+    never got them) and money. The sales report takes them off the month the refund was paid out."""
+
+    __tablename__ = "refund_lines"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order: Mapped[str] = mapped_column(String(32), index=True)
+    unit: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str] = mapped_column(String(40))
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int] = mapped_column(Integer)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class Statement(Base):

@@ -21,11 +21,11 @@ from sqlalchemy.orm import Session
 
 from shared.calendar import month_bounds
 from shared.db import Database, direct
-from shared.messaging import UnitOfWork, now
+from shared.messaging import PermanentError, UnitOfWork, now
 from shared.money import format_cents
 from shared.web import ApiError, not_found
 
-from .models import LedgerEntry, OrderLine, Payment, Settlement, Statement, Wallet, WalletMovement
+from .models import LedgerEntry, OrderLine, Payment, RefundLine, Settlement, Statement, Wallet, WalletMovement
 
 log = logging.getLogger("mall.billing")
 
@@ -195,6 +195,7 @@ def _record_entries(
                 "kind": kind,
                 "amount_cents": share["amount_cents"],
                 "reason": reason,
+                "reference": share.get("reference", ""),
                 "created_at": at,
             }
             for share in shares
@@ -223,6 +224,76 @@ def refund_payment(uow: UnitOfWork, command: dict[str, Any]) -> None:
     payment.refunded_cents = amount
     payment.refunded_at = now()
     uow.send("payment.refunded", {"order": payment.order, "amount_cents": amount})
+
+
+def refund_after_sale(uow: UnitOfWork, command: dict[str, Any]) -> None:
+    """Pay back what an after-sales case agreed (orders' `after_sales`), once per case.
+
+    The money goes back the way it came: to the wallet for a balance payment; for cash on delivery, which
+    cannot go back in cash, to the wallet too; for an online payment it is recorded as owed back through
+    the provider (as a cancel's refund is). A cash-on-delivery payment that is not final yet (the order
+    is delivered, not completed) is captured first, as collected when the order was delivered. The unit
+    gives the money back in the month it was paid out (a refund entry, referenced by the case), and the
+    goods' lines go into `refund_lines` for the sales report. Never more than is left of the payment.
+    """
+    session = uow.session
+    order, reference = command["order"], f"after-sale:{command['case']}"
+    payment = session.scalar(select(Payment).where(Payment.order == order).with_for_update())
+    if payment is None or payment.status in ("pending", "failed"):
+        # An after-sales case is opened on a delivered order: its payment exists and was taken. This one was
+        # never paid: nothing can go back, and sending it again will not change that.
+        raise PermanentError(f"order {order} has no payment to refund ({payment.status if payment else 'none'})")
+    done = session.scalar(
+        select(func.sum(RefundLine.amount_cents)).where(RefundLine.order == order, RefundLine.reference == reference)
+    )
+    if done is not None:  # this case was refunded before: the same answer again
+        uow.send("after_sale.refunded", {"order": order, "case": command["case"], "amount_cents": int(done)})
+        return
+    if payment.status == "cod":
+        collected_at = command.get("delivered_at") or now()
+        payment.status, payment.captured_at = "captured", collected_at
+        _record_entries(
+            session, order, "sale", _shares_of(session, payment), "cash collected on delivery", at=collected_at
+        )
+    requested = command["amount_cents"]
+    if sum(line["amount_cents"] for line in command["lines"]) != requested:
+        raise PermanentError(f"after-sales refund of {order}: lines do not add up to {requested}")
+    amount = min(requested, payment.amount_cents - payment.refunded_cents)
+    if amount < requested:
+        log.error("after-sales refund of %s capped at %d cents, what is left of the payment", order, amount)
+    at = now()
+    if amount and payment.method in ("balance", "cod"):
+        _move(session, payment.member_id, amount, f"refund: {command['reason']}"[:200], order=order)
+    _record_entries(
+        session,
+        order,
+        "refund",
+        [{"unit": command["unit"], "amount_cents": -amount, "reference": reference}],
+        command["reason"],
+        at=at,
+    )
+    lines, left = [], amount
+    for line in command["lines"]:  # (capped: what is left goes to the first lines)
+        given = min(line["amount_cents"], left)
+        left -= given
+        lines.append(
+            RefundLine(
+                order=order,
+                unit=command["unit"],
+                reference=reference,
+                sku=line["sku"],
+                name=line["name"],
+                quantity=line["quantity"],
+                amount_cents=given,
+                created_at=at,
+            )
+        )
+    session.add_all(lines)
+    payment.refunded_cents += amount
+    payment.refunded_at = at
+    if payment.refunded_cents >= payment.amount_cents:
+        payment.status = "refunded"
+    uow.send("after_sale.refunded", {"order": order, "case": command["case"], "amount_cents": amount})
 
 
 def expire_payment(uow: UnitOfWork, command: dict[str, Any]) -> None:
@@ -525,10 +596,31 @@ def _lines_by_product(session: Session, kind: str, start: datetime, end: datetim
         )
         .join(
             LedgerEntry,
-            (LedgerEntry.order == OrderLine.order) & (LedgerEntry.unit == OrderLine.unit) & (LedgerEntry.kind == kind),
+            (LedgerEntry.order == OrderLine.order)
+            & (LedgerEntry.unit == OrderLine.unit)
+            & (LedgerEntry.kind == kind)
+            # The order's own sale and its cancel's refund; an after-sales refund has lines of its own.
+            & (LedgerEntry.reference == ""),
         )
         .where(LedgerEntry.created_at >= start, LedgerEntry.created_at < end)
         .group_by(OrderLine.sku)
+    ).all()
+    return {sku: (name, int(units), orders, int(amount)) for sku, name, units, orders, amount in rows}
+
+
+def _after_sales_by_product(session: Session, start: datetime, end: datetime) -> dict[str, ProductTotals]:
+    """{sku: ProductTotals} of what after-sales refunds paid out in [start, end) gave back: pieces returned
+    and money."""
+    rows = session.execute(
+        select(
+            RefundLine.sku,
+            func.max(RefundLine.name),
+            func.sum(RefundLine.quantity),
+            func.count(func.distinct(RefundLine.order)),
+            func.sum(RefundLine.amount_cents),
+        )
+        .where(RefundLine.created_at >= start, RefundLine.created_at < end)
+        .group_by(RefundLine.sku)
     ).all()
     return {sku: (name, int(units), orders, int(amount)) for sku, name, units, orders, amount in rows}
 
@@ -538,11 +630,15 @@ def sales_report(session: Session, month: str, timezone: str) -> list[dict[str, 
 
     A line counts in the month its unit's sale was captured (cash on delivery: collected); a line refunded
     in the month takes its units and revenue off again (its order still counts among the orders that month
-    it was sold in). Orders paid before billing kept lines (see docs/messages.md) are not in it.
+    it was sold in), and so does an after-sales refund: its money, and the pieces that came back. Orders
+    paid before billing kept lines (see docs/messages.md) are not in it.
     """
     start, end = month_bounds(month, timezone)
     sold = _lines_by_product(session, "sale", start, end)
     refunded = _lines_by_product(session, "refund", start, end)
+    for sku, (name, units, orders, amount) in _after_sales_by_product(session, start, end).items():
+        back_name, back_units, back_orders, back_amount = refunded.get(sku, (name, 0, 0, 0))
+        refunded[sku] = (back_name, back_units + units, back_orders + orders, back_amount + amount)
     report = []
     for sku in set(sold) | set(refunded):
         name, units, orders, revenue = sold.get(sku, (None, 0, 0, 0))

@@ -17,6 +17,11 @@ def refund_payment(uow, payload):
     services.refund_payment(uow, payload)
 
 
+@runtime.handles("billing.refund_after_sale")
+def refund_after_sale(uow, payload):
+    services.refund_after_sale(uow, payload)
+
+
 @runtime.handles("billing.expire_payment")
 def expire_payment(uow, payload):
     services.expire_payment(uow, payload)

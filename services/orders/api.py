@@ -5,10 +5,19 @@ from sqlalchemy import select
 
 from shared.web import load_body, not_found
 
-from . import services
+from . import after_sales, services
 from .config import runtime
 from .models import Order
-from .schemas import CancelRequest, KnownOrdersQuery, MemberQuery
+from .schemas import (
+    AfterSaleAgreement,
+    AfterSaleAnswer,
+    AfterSaleQuery,
+    AfterSaleReceipt,
+    AfterSaleRequest,
+    CancelRequest,
+    KnownOrdersQuery,
+    MemberQuery,
+)
 
 bp = Blueprint("orders", __name__, url_prefix="/internal")
 
@@ -75,6 +84,70 @@ def check_order(number: str):
         _exists(uow.session, number)
         services.check_cash_on_delivery(uow, number, runtime.settings)
     return _view(number)
+
+
+@bp.post("/orders/<number>/after-sales")
+def open_after_sale(number: str):
+    """A customer's case on their order -> 201 the case (200: the same idempotency key again)."""
+    body = load_body(AfterSaleRequest)
+    with runtime.unit_of_work(number) as uow:
+        _exists(uow.session, number)
+        case, new = after_sales.open_case(uow, number, body, runtime.settings)
+        view = after_sales.case_view(case)
+    return view, 201 if new else 200
+
+
+@bp.get("/orders/<number>/after-sales")
+def order_after_sales(number: str):
+    with runtime.db.session() as session:
+        _exists(session, number)
+        return {"items": [after_sales.case_view(c) for c in after_sales.cases_of_order(session, number)]}
+
+
+@bp.get("/after-sales")
+def list_after_sales():
+    """`?status=&unit=` -> `{"items": [case, ...]}`, newest first."""
+    query = load_body(AfterSaleQuery, request.args.to_dict())
+    with runtime.db.session() as session:
+        cases = after_sales.list_cases(session, query["status"], query["unit"])
+        return {"items": [after_sales.case_view(c) for c in cases]}
+
+
+@bp.get("/after-sales/<int:case_id>")
+def get_after_sale(case_id: int):
+    with runtime.db.session() as session:
+        case = after_sales.find_case(session, case_id)
+        if case is None:
+            raise not_found(f"After-sales case {case_id}")
+        return after_sales.case_view(case)
+
+
+@bp.post("/after-sales/<int:case_id>/agree")
+def agree_after_sale(case_id: int):
+    body = load_body(AfterSaleAgreement)
+    with runtime.unit_of_work(f"after-sale-{case_id}") as uow:
+        case = after_sales.agree(
+            uow, case_id, body["resolution"], body["refund_cents"], body["reply"], body["by"], runtime.settings
+        )
+        view = after_sales.case_view(case)
+    return view
+
+
+@bp.post("/after-sales/<int:case_id>/reply")
+def answer_after_sale(case_id: int):
+    body = load_body(AfterSaleAnswer)
+    with runtime.unit_of_work(f"after-sale-{case_id}") as uow:
+        view = after_sales.case_view(after_sales.answer(uow, case_id, body["reply"], body["by"]))
+    return view
+
+
+@bp.post("/after-sales/<int:case_id>/received")
+def after_sale_received(case_id: int):
+    body = load_body(AfterSaleReceipt)
+    with runtime.unit_of_work(f"after-sale-{case_id}") as uow:
+        case = after_sales.goods_received(uow, case_id, body["restock"], body["by"], runtime.settings)
+        view = after_sales.case_view(case)
+    return view
 
 
 def _exists(session, number: str) -> None:

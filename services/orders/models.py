@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from shared.db import declarative_base
@@ -115,6 +115,55 @@ class Withdrawal(Base):
     order_number: Mapped[str] = mapped_column(ForeignKey("orders.number"), index=True)
     deadline_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AfterSale(Base):
+    """An after-sales case (售后): a customer's return, refund request or complaint about a delivered order.
+
+    It concerns the goods of one unit (the department that agrees what to do), or none for a complaint
+    about the service. Customer service or the unit agrees a refund (the customer keeps the goods) or a
+    return (the goods come back first), or answers it without money; the money goes back through billing
+    (`billing.refund_after_sale`, once per case) and returned goods onto the shelf through the unit
+    (`stores.restock_return`). Each step is also a line in the order's timeline.
+    """
+
+    __tablename__ = "after_sales"
+    __table_args__ = (UniqueConstraint("member_id", "idempotency_key", name="uq_after_sales_member_id_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_number: Mapped[str] = mapped_column(ForeignKey("orders.number"), index=True)
+    member_id: Mapped[int] = mapped_column(Integer)
+    #: The unit whose goods the case is about (None: a complaint about the service, for customer service).
+    unit: Mapped[str | None] = mapped_column(String(32), index=True)
+    #: What the customer asks for: "return" (goods back, money back), "refund" (money back, goods kept or
+    #: never arrived) or "complaint" (an answer).
+    kind: Mapped[str] = mapped_column(String(16))
+    #: quality, damaged, lost, wrong_item, service or other.
+    problem: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(500))
+    #: JSON `[{"sku", "name", "quantity", "amount_cents"}]`: the goods concerned, at the price paid.
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    claimed_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    #: requested, awaiting_return, refunding, refunded or closed.
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    #: What was agreed: "refund" or "return" (None until then, and for a case answered without money).
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    refund_cents: Mapped[int | None] = mapped_column(BigInteger)
+    #: Whether returned goods go back on sale (False: faulty goods, kept aside).
+    restock: Mapped[bool | None] = mapped_column(Boolean)
+    reply: Mapped[str | None] = mapped_column(String(500))
+    handled_by: Mapped[str | None] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    #: The refund's reply deadline (billing.refund_after_sale is sent again after it), and tries so far.
+    deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: The same for putting returned goods back in stock (stores.restock_return).
+    restock_deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    restock_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    restocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TimelineEvent(Base):

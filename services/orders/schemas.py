@@ -23,3 +23,50 @@ class KnownOrdersQuery(Schema):
         required=True,
         validate=validate.Length(max=MAX_KNOWN_NUMBERS),
     )
+
+
+# --- after-sales ------------------------------------------------------------------------------------
+
+
+class AfterSaleLine(Schema):
+    sku = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    quantity = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=100_000))
+
+
+class AfterSaleRequest(Schema):
+    """A customer's case, as the gateway passes it on (it checked the caller owns the order)."""
+
+    member_id = fields.Integer(required=True, strict=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["return", "refund", "complaint"]))
+    problem = fields.String(
+        load_default="other",
+        validate=validate.OneOf(["quality", "damaged", "lost", "wrong_item", "service", "other"]),
+    )
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    lines = fields.List(fields.Nested(AfterSaleLine), load_default=list, validate=validate.Length(max=100))
+    idempotency_key = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
+
+
+class AfterSaleAgreement(Schema):
+    resolution = fields.String(required=True, validate=validate.OneOf(["refund", "return"]))
+    #: Cents; none: the goods' price.
+    refund_cents = fields.Integer(load_default=None, allow_none=True, strict=True)
+    reply = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=500))
+    by = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class AfterSaleAnswer(Schema):
+    reply = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    by = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class AfterSaleReceipt(Schema):
+    restock = fields.Boolean(required=True)
+    by = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class AfterSaleQuery(Schema):
+    status = fields.String(
+        load_default=None, validate=validate.OneOf(["requested", "awaiting_return", "refunding", "refunded", "closed"])
+    )
+    unit = fields.String(load_default=None, validate=validate.Length(min=1, max=32))

@@ -947,6 +947,9 @@ def sweep_deadlines(uow: UnitOfWork, settings: Settings, at: datetime | None = N
             continue
         _send_take_payment(uow, order, settings)
         resent += 1
+    from . import after_sales  # (it builds on this module's steps)
+
+    resent += after_sales.sweep(uow, settings, at, limit)
     _confirm_receipts_automatically(uow, settings, at, limit)
     return resent
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from shared.http import ServiceClient
 
-from . import services
+from . import after_sales, services
 from .config import runtime
 
 
@@ -94,6 +94,16 @@ def handle_shipment_tracked(uow, payload):
 @runtime.handles("shipment.cancelled")
 def handle_shipment_cancelled(uow, payload):
     services.shipment_cancelled(uow, payload, runtime.settings)
+
+
+@runtime.handles("after_sale.refunded")
+def handle_after_sale_refunded(uow, payload):
+    after_sales.refunded(uow, payload)
+
+
+@runtime.handles("stock.returned")
+def handle_stock_returned(uow, payload):
+    after_sales.stock_returned(uow, payload)
 
 
 @runtime.periodic("orders.sweep_deadlines")

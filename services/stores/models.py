@@ -148,3 +148,16 @@ class PurchaseOrderLine(Base):
     sku: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer)
     unit_cost_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReturnedGoods(Base):
+    """Goods a customer sent back under an after-sales case (orders' id), put back on the unit's shelf once."""
+
+    __tablename__ = "returned_goods"
+
+    case_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    order: Mapped[str] = mapped_column(String(32), index=True)
+    unit: Mapped[str] = mapped_column(String(32))
+    #: JSON `[{"sku", "quantity"}]`.
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    restocked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from shared.db import direct
 from shared.messaging import PermanentError, UnitOfWork, now
 
-from .models import PackingTask, PurchaseNotice, Reservation, Stock, Unit
+from .models import PackingTask, PurchaseNotice, Reservation, ReturnedGoods, Stock, Unit
 
 SLIP_NAMES = {"GD": "hold slip (挂单小票)", "XS": "sales slip (销售小票)"}
 RESERVED_STATUSES = ("held", "issued")  # goods still promised to the customer
@@ -269,6 +269,30 @@ def stock_in(uow: UnitOfWork, unit_code: str, sku: str, quantity: int) -> dict[s
     # Orders waiting in awaiting_stock for this SKU at this unit try again.
     uow.send("stock.replenished", {"unit": unit_code, "sku": sku, "available": view["available"]})
     return view
+
+
+def restock_return(uow: UnitOfWork, command: dict[str, Any]) -> None:
+    """Goods a customer returned under an after-sales case go back on the unit's shelf, once per case
+    (a re-sent command only answers again); orders waiting for them hear of it as of any stock-in."""
+    session = uow.session
+    _unit_or_permanent(session, command["unit"])
+    if session.get(ReturnedGoods, command["case"]) is None:
+        per_sku: dict[str, int] = {}
+        for line in command["lines"]:
+            per_sku[line["sku"]] = per_sku.get(line["sku"], 0) + line["quantity"]
+        session.add(
+            ReturnedGoods(
+                case_id=command["case"],
+                order=command["order"],
+                unit=command["unit"],
+                lines=command["lines"],
+                restocked_at=now(),
+            )
+        )
+        # (A copy racing this one on another worker fails on the case's key at commit and is retried.)
+        for sku in sorted(per_sku):  # stock rows in SKU order, as every writer of several takes them
+            stock_in(uow, command["unit"], sku, per_sku[sku])
+    uow.send("stock.returned", {"order": command["order"], "case": command["case"], "unit": command["unit"]})
 
 
 def availability(session: Session, skus: list[str]) -> list[dict[str, Any]]:

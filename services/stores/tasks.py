@@ -21,3 +21,8 @@ def release_stock(uow: UnitOfWork, payload: dict[str, Any]) -> None:
 @runtime.handles("stores.pack_parcel")
 def pack_parcel(uow: UnitOfWork, payload: dict[str, Any]) -> None:
     services.pack_parcel(uow, payload)
+
+
+@runtime.handles("stores.restock_return")
+def restock_return(uow: UnitOfWork, payload: dict[str, Any]) -> None:
+    services.restock_return(uow, payload)

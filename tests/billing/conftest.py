@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pytest
 
 
@@ -15,3 +17,17 @@ def client(billing):
     from shared.testing import inner_client
 
     return inner_client(billing, create_app)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """`clock.at = datetime(...)`: when billing's money moves (payments, refunds) in these tests (from
+    20 October 2026)."""
+    from services.billing import services
+
+    class Clock:
+        at = datetime(2026, 10, 20, 2, 0, tzinfo=UTC)
+
+    clock = Clock()
+    monkeypatch.setattr(services, "now", lambda: clock.at)
+    return clock

@@ -25,19 +25,6 @@ RICE = {"sku": "RICE-5KG", "name": "Rice 5 kg", "unit": "SM-GUOMAO", "quantity":
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    """`clock.at = datetime(...)`: when billing's money moves (payments, refunds) in these tests."""
-    from services.billing import services
-
-    class Clock:
-        at = OCTOBER
-
-    clock = Clock()
-    monkeypatch.setattr(services, "now", lambda: clock.at)
-    return clock
-
-
-@pytest.fixture
 def costs():
     """Logistics' costs per month as billing would read them (`costs["2026-10"] = [...]`)."""
     return {}

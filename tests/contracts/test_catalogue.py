@@ -72,6 +72,21 @@ EXAMPLES = {
     },
     "billing.refund_payment": {"order": "M1", "reason": "cancelled"},
     "billing.expire_payment": {"order": "M1", "reason": "not paid within 30 minutes"},
+    "billing.refund_after_sale": {
+        "order": "M1",
+        "case": 7,
+        "unit": "DS-COSMETICS",
+        "amount_cents": 10000,
+        "lines": [{"sku": "LIP-01", "name": "Lipstick", "quantity": 1, "amount_cents": 10000}],
+        "reason": "after-sales #7: the lid was broken",
+        "delivered_at": "2026-11-24T09:30:00+00:00",
+    },
+    "stores.restock_return": {
+        "order": "M1",
+        "case": 7,
+        "unit": "DS-COSMETICS",
+        "lines": [{"sku": "LIP-01", "quantity": 1}],
+    },
     "logistics.arrange_delivery": {
         "order": "M1",
         "fulfilment_id": 1,
@@ -103,6 +118,8 @@ EXAMPLES = {
     "payment.pending": {"order": "M1", "method": "online"},
     "payment.failed": {"order": "M1", "reason": "insufficient_balance"},
     "payment.refunded": {"order": "M1", "amount_cents": 12900},
+    "after_sale.refunded": {"order": "M1", "case": 7, "amount_cents": 10000},
+    "stock.returned": {"order": "M1", "case": 7, "unit": "DS-COSMETICS"},
     "shipment.booked": {
         "order": "M1",
         "fulfilment_id": 1,

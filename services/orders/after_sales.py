@@ -1,0 +1,447 @@
+"""After-sales (售后): a customer's return, refund request or complaint about an order that reached them.
+
+DOMAIN.md, after the source's "售后服务的处理": customer service takes the complaint; a quality problem
+goes to the department, which agrees with the customer a return or a refund; a service problem gets an
+answer; a loss in transit is refunded (and claimed from the courier under the insurance). Here:
+
+- The customer opens a case about some of the goods of one unit (`open_case`), within
+  MALL_AFTER_SALES_DAYS of delivery, or about a parcel lost on the way while it is still shipping.
+  Goods can be claimed once: a case counts against what was bought, less what open and refunded
+  cases already claim.
+- That unit's staff or customer service agree a refund (the customer keeps the goods, or never got
+  them) or a return (the goods come back first: `goods_received`), for at most the goods' price, or
+  answer it without money (`answer`).
+- The refund goes to billing as `billing.refund_after_sale`, once per case whatever the re-sends; a
+  return the unit can sell again goes back on its shelf with `stores.restock_return`. Both keep a
+  deadline, and `sweep` sends them again until the answer comes (`refunded`, `stock_returned`).
+
+Every step locks the order first (the saga's `_lock`), then the case, and writes a line in the order's
+timeline, which is where the customer sees how the case is handled.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from shared.config import Settings
+from shared.messaging import UnitOfWork, now
+from shared.money import format_cents
+from shared.web import ApiError
+
+from . import services
+from .models import AfterSale
+
+KINDS = ("return", "refund", "complaint")
+PROBLEMS = ("quality", "damaged", "lost", "wrong_item", "service", "other")
+STATUSES = ("requested", "awaiting_return", "refunding", "refunded", "closed")
+#: Cases whose goods count as claimed (a case answered without money gives them back).
+CLAIMING = ("requested", "awaiting_return", "refunding", "refunded")
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is not None and moment.tzinfo is None:  # SQLite hands back naive UTC
+        from datetime import UTC
+
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _case(uow: UnitOfWork, case_id: int) -> AfterSale:
+    """The case, locked after its order (the order's lock first, as every saga step takes it)."""
+    session = uow.session
+    number = session.scalar(select(AfterSale.order_number).where(AfterSale.id == case_id))
+    if number is None:
+        raise ApiError(404, "not_found", f"After-sales case {case_id} does not exist.")
+    services._lock(uow, number)
+    return session.get(AfterSale, case_id, with_for_update=True, populate_existing=True)
+
+
+def _bought(order) -> dict[str, dict[str, Any]]:
+    """{sku: {unit, name, quantity, unit_price_cents, fulfilment status}} of a locked order's routed lines."""
+    units = {f.id: f for f in order.fulfilments}
+    bought: dict[str, dict[str, Any]] = {}
+    for line in order.lines:
+        f = units.get(line.fulfilment_id)
+        if f is None:
+            continue
+        item = bought.setdefault(
+            line.sku,
+            {"unit": f.unit, "name": line.name, "quantity": 0, "price": line.unit_price_cents, "status": f.status},
+        )
+        item["quantity"] += line.quantity
+    return bought
+
+
+def _claimed_before(session: Session, number: str) -> dict[str, int]:
+    """Pieces of each SKU that the order's open and refunded cases already claim."""
+    claimed: dict[str, int] = {}
+    cases = session.scalars(select(AfterSale).where(AfterSale.order_number == number, AfterSale.status.in_(CLAIMING)))
+    for case in cases:
+        if case.kind == "complaint":
+            continue
+        for line in case.lines:
+            claimed[line["sku"]] = claimed.get(line["sku"], 0) + line["quantity"]
+    return claimed
+
+
+def open_case(uow: UnitOfWork, number: str, request: dict[str, Any], settings: Settings) -> tuple[AfterSale, bool]:
+    """Open a case on order `number` for `request` (`member_id, kind, problem, reason, lines, idempotency_key`).
+
+    Returns the case and whether it is new (the same idempotency key again returns the first case).
+    """
+    session = uow.session
+    key = request.get("idempotency_key")
+    order = services._lock(uow, number)
+    if order.member_id != request["member_id"]:
+        raise ApiError(404, "not_found", f"Order {number} does not exist.")
+    if key:
+        earlier = session.scalar(
+            select(AfterSale).where(AfterSale.member_id == order.member_id, AfterSale.idempotency_key == key)
+        )
+        if earlier is not None:
+            if earlier.order_number != number:
+                raise ApiError(409, "idempotency_key_reused", "This key was used for another after-sales case.")
+            return earlier, False
+    kind, problem = request["kind"], request["problem"]
+    lost_on_the_way = order.status == "shipping" and problem == "lost"
+    if order.status not in ("delivered", "completed") and not lost_on_the_way:
+        raise ApiError(
+            409,
+            "not_after_sales",
+            f"Order {number} is {order.status}: after-sales opens once it is delivered "
+            "(or, for a parcel lost on the way, while it is shipping).",
+        )
+    if order.status in ("delivered", "completed"):
+        since = _aware(order.delivered_at) or _aware(order.updated_at)
+        if now() - since > timedelta(days=settings.after_sales_days):
+            raise ApiError(
+                409,
+                "after_sales_closed",
+                f"After-sales for order {number} closed {settings.after_sales_days} days after delivery.",
+            )
+    if kind == "return" and problem == "lost":
+        raise ApiError(422, "validation_error", "Lost goods cannot be returned.", {"kind": ["Ask for a refund."]})
+    wanted: dict[str, int] = {}
+    for line in request["lines"]:
+        wanted[line["sku"]] = wanted.get(line["sku"], 0) + line["quantity"]
+    if kind != "complaint" and not wanted:
+        raise ApiError(422, "validation_error", "Say which goods the case is about.", {"lines": ["Required."]})
+    bought = _bought(order)
+    unknown = sorted(sku for sku in wanted if sku not in bought)
+    if unknown:
+        raise ApiError(
+            422, "validation_error", "Some goods are not in this order.", {"lines": [f"not in the order: {unknown}"]}
+        )
+    units = sorted({bought[sku]["unit"] for sku in wanted})
+    if len(units) > 1:
+        raise ApiError(
+            422,
+            "validation_error",
+            "Open one case per department.",
+            {"lines": [f"these goods come from {', '.join(units)}: one case each"]},
+        )
+    if lost_on_the_way and any(bought[sku]["status"] != services.SHIPPING for sku in wanted):
+        raise ApiError(409, "not_after_sales", "Only a parcel still on its way can be reported lost.")
+    claimed = _claimed_before(session, number) if kind != "complaint" else {}
+    for sku, quantity in wanted.items():
+        left = bought[sku]["quantity"] - claimed.get(sku, 0)
+        if quantity > left:
+            raise ApiError(409, "already_claimed", f"Only {max(left, 0)} of {sku} are left to claim on this order.")
+    lines = [
+        {
+            "sku": sku,
+            "name": bought[sku]["name"],
+            "quantity": quantity,
+            "amount_cents": quantity * bought[sku]["price"],
+        }
+        for sku, quantity in wanted.items()
+    ]
+    at = now()
+    case = AfterSale(
+        order_number=number,
+        member_id=order.member_id,
+        unit=units[0] if units else None,
+        kind=kind,
+        problem=problem,
+        reason=request["reason"],
+        lines=lines,
+        claimed_cents=0 if kind == "complaint" else sum(line["amount_cents"] for line in lines),
+        status="requested",
+        idempotency_key=key,
+        attempts=0,
+        restock_attempts=0,
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(case)
+    session.flush()  # its id, for the timeline
+    what = f"{kind} of {format_cents(case.claimed_cents)}" if kind != "complaint" else "complaint"
+    services._note(order, f"after-sales #{case.id} opened: {what} ({problem}): {case.reason}")
+    return case, True
+
+
+def _refund_lines(case: AfterSale) -> list[dict[str, Any]]:
+    """The agreed refund spread over the case's goods by their price, to the cent (the rest on the last
+    line); the pieces count as given back only when the goods came back."""
+    returned = case.resolution == "return"
+    total, claimed = case.refund_cents, case.claimed_cents
+    lines, given = [], 0
+    for i, line in enumerate(case.lines):
+        share = total - given if i == len(case.lines) - 1 else total * line["amount_cents"] // claimed
+        given += share
+        lines.append(
+            {
+                "sku": line["sku"],
+                "name": line["name"],
+                "quantity": line["quantity"] if returned else 0,
+                "amount_cents": share,
+            }
+        )
+    return lines
+
+
+def _send_refund(uow: UnitOfWork, case: AfterSale, settings: Settings) -> None:
+    order = services._lock(uow, case.order_number)
+    delivered_at = _aware(order.delivered_at)
+    uow.send(
+        "billing.refund_after_sale",
+        {
+            "order": case.order_number,
+            "case": case.id,
+            "unit": case.unit,
+            "amount_cents": case.refund_cents,
+            "lines": _refund_lines(case),
+            "reason": f"after-sales #{case.id}: {case.reason}"[:200],
+            "delivered_at": delivered_at.isoformat() if delivered_at else None,
+        },
+    )
+    case.deadline_at = now() + timedelta(seconds=settings.reply_deadline_seconds)
+
+
+def _send_restock(uow: UnitOfWork, case: AfterSale, settings: Settings) -> None:
+    uow.send(
+        "stores.restock_return",
+        {
+            "order": case.order_number,
+            "case": case.id,
+            "unit": case.unit,
+            "lines": [{"sku": line["sku"], "quantity": line["quantity"]} for line in case.lines],
+        },
+    )
+    case.restock_deadline_at = now() + timedelta(seconds=settings.reply_deadline_seconds)
+
+
+def _touch(case: AfterSale, by: str | None) -> None:
+    case.updated_at = now()
+    if by:
+        case.handled_by = by[:64]
+
+
+def agree(
+    uow: UnitOfWork,
+    case_id: int,
+    resolution: str,
+    refund_cents: int | None,
+    reply: str | None,
+    by: str,
+    settings: Settings,
+) -> AfterSale:
+    """The unit (or customer service) agrees a refund now or a return first, for `refund_cents` (default: the
+    goods' price). The same agreement again changes nothing."""
+    case = _case(uow, case_id)
+    amount = case.claimed_cents if refund_cents is None else refund_cents
+    if case.status != "requested":
+        if case.resolution == resolution and case.refund_cents == amount:
+            return case  # a repeated click
+        raise ApiError(409, "case_not_open", f"After-sales case {case_id} is {case.status}.")
+    if case.kind == "complaint":
+        raise ApiError(409, "no_goods", "A complaint about the service is answered, not refunded.")
+    if resolution == "return" and case.problem == "lost":
+        raise ApiError(409, "no_goods", "Lost goods cannot come back: agree a refund.")
+    if not 1 <= amount <= case.claimed_cents:
+        raise ApiError(
+            422,
+            "validation_error",
+            "The refund must be more than nothing and at most what the goods cost.",
+            {"refund": [f"at most {format_cents(case.claimed_cents)}"]},
+        )
+    order = services._lock(uow, case.order_number)
+    case.resolution, case.refund_cents = resolution, amount
+    if reply:
+        case.reply = reply
+    _touch(case, by)
+    if resolution == "return":
+        case.status = "awaiting_return"
+        services._note(order, f"after-sales #{case.id} agreed: return, then {format_cents(amount)} back")
+    else:
+        case.status = "refunding"
+        services._note(order, f"after-sales #{case.id} agreed: refund of {format_cents(amount)}")
+        _send_refund(uow, case, settings)
+    return case
+
+
+def answer(uow: UnitOfWork, case_id: int, reply: str, by: str) -> AfterSale:
+    """Close a case without money, with an answer for the customer (a complaint about the service, a claim
+    that is refused, a return that never came). The same answer again changes nothing."""
+    case = _case(uow, case_id)
+    if case.status == "closed" and case.reply == reply:
+        return case
+    if case.status not in ("requested", "awaiting_return"):
+        raise ApiError(409, "case_not_open", f"After-sales case {case_id} is {case.status}.")
+    order = services._lock(uow, case.order_number)
+    case.status, case.reply, case.closed_at = "closed", reply, now()
+    _touch(case, by)
+    services._note(order, f"after-sales #{case.id} answered: {reply}")
+    return case
+
+
+def goods_received(uow: UnitOfWork, case_id: int, restock: bool, by: str, settings: Settings) -> AfterSale:
+    """The returned goods are back at the unit: the agreed refund goes out, and goods that can be sold again
+    go back on the shelf. Received twice changes nothing."""
+    case = _case(uow, case_id)
+    if case.resolution == "return" and case.status in ("refunding", "refunded"):
+        return case
+    if case.status != "awaiting_return":
+        raise ApiError(409, "case_not_awaiting_return", f"After-sales case {case_id} is {case.status}.")
+    order = services._lock(uow, case.order_number)
+    case.status, case.restock = "refunding", restock
+    _touch(case, by)
+    kept = "back on sale" if restock else "kept aside"
+    services._note(order, f"after-sales #{case.id}: goods received back at {case.unit}, {kept}")
+    _send_refund(uow, case, settings)
+    if restock:
+        _send_restock(uow, case, settings)
+    return case
+
+
+# --- replies ----------------------------------------------------------------------------------------
+
+
+def _replied_case(uow: UnitOfWork, event: dict[str, Any]) -> AfterSale | None:
+    order = services._lock(uow, event["order"])
+    case = uow.session.get(AfterSale, event["case"], with_for_update=True, populate_existing=True)
+    if case is None or case.order_number != order.number:
+        return None
+    return case
+
+
+def refunded(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    """Billing paid the case's refund: the case is done, and the order shows what it has had back."""
+    case = _replied_case(uow, event)
+    if case is None or case.status != "refunding":
+        return  # a repeat, or an answer for a case orders does not have
+    order = services._lock(uow, event["order"])
+    amount = event["amount_cents"]
+    case.status, case.refund_cents, case.closed_at = "refunded", amount, now()
+    case.deadline_at, case.attempts = None, 0
+    _touch(case, None)
+    order.refunded_cents = (order.refunded_cents or 0) + amount
+    if order.payment_status == "captured" and order.refunded_cents >= order.total_cents:
+        order.payment_status = "refunded"
+    services._note(order, f"after-sales #{case.id} refunded {format_cents(amount)}")
+
+
+def stock_returned(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    """The unit put the returned goods back on its shelf."""
+    case = _replied_case(uow, event)
+    if case is None or case.restocked_at is not None:
+        return
+    order = services._lock(uow, event["order"])
+    case.restocked_at, case.restock_deadline_at, case.restock_attempts = now(), None, 0
+    services._note(order, f"after-sales #{case.id}: returned goods back in stock at {case.unit}")
+
+
+# --- deadlines ----------------------------------------------------------------------------------------
+
+
+def sweep(uow: UnitOfWork, settings: Settings, at: datetime, limit: int) -> int:
+    """Send again the refunds and restocks whose answer is overdue, waiting longer after each try."""
+    session = uow.session
+    resent = 0
+    overdue = session.execute(
+        select(AfterSale.id, AfterSale.order_number)
+        .where((AfterSale.deadline_at < at) | ((AfterSale.restock_deadline_at < at) & AfterSale.restocked_at.is_(None)))
+        .order_by(AfterSale.id)
+        .limit(limit)
+    ).all()
+    for case_id, number in overdue:
+        order = services._lock(uow, number)
+        case = session.get(AfterSale, case_id, with_for_update=True, populate_existing=True)
+        if case.status == "refunding" and case.deadline_at is not None and _aware(case.deadline_at) < at:
+            case.attempts += 1
+            _send_refund(uow, case, settings)
+            case.deadline_at = at + timedelta(seconds=settings.reply_deadline_seconds * min(2**case.attempts, 16))
+            if case.attempts == services.ALERT_AFTER_ATTEMPTS:
+                services._note(order, f"billing has not refunded after-sales #{case.id} after 3 tries: alerted")
+            resent += 1
+        elif case.status != "refunding":
+            case.deadline_at = None
+        if case.restocked_at is None and case.restock_deadline_at is not None and _aware(case.restock_deadline_at) < at:
+            case.restock_attempts += 1
+            _send_restock(uow, case, settings)
+            wait = settings.reply_deadline_seconds * min(2**case.restock_attempts, 16)
+            case.restock_deadline_at = at + timedelta(seconds=wait)
+            if case.restock_attempts == services.ALERT_AFTER_ATTEMPTS:
+                services._note(order, f"{case.unit} has not restocked after-sales #{case.id} after 3 tries: alerted")
+            resent += 1
+    return resent
+
+
+# --- reading ------------------------------------------------------------------------------------------
+
+
+def find_case(session: Session, case_id: int) -> AfterSale | None:
+    return session.get(AfterSale, case_id)
+
+
+def cases_of_order(session: Session, number: str) -> list[AfterSale]:
+    return list(session.scalars(select(AfterSale).where(AfterSale.order_number == number).order_by(AfterSale.id)))
+
+
+def list_cases(session: Session, status: str | None, unit: str | None, limit: int = 200) -> list[AfterSale]:
+    """Cases newest first, by status and unit (customer service's and a unit's lists)."""
+    query = select(AfterSale).order_by(AfterSale.id.desc()).limit(limit)
+    if status:
+        query = query.where(AfterSale.status == status)
+    if unit:
+        query = query.where(AfterSale.unit == unit)
+    return list(session.scalars(query))
+
+
+def case_view(case: AfterSale) -> dict[str, Any]:
+    def iso(moment: datetime | None) -> str | None:
+        moment = _aware(moment)
+        return moment.isoformat() if moment else None
+
+    return {
+        "id": case.id,
+        "order": case.order_number,
+        "member_id": case.member_id,
+        "unit": case.unit,
+        "kind": case.kind,
+        "problem": case.problem,
+        "reason": case.reason,
+        "items": [
+            {
+                "sku": line["sku"],
+                "name": line["name"],
+                "quantity": line["quantity"],
+                "amount": format_cents(line["amount_cents"]),
+            }
+            for line in case.lines
+        ],
+        "claimed": format_cents(case.claimed_cents),
+        "status": case.status,
+        "resolution": case.resolution,
+        "refund": format_cents(case.refund_cents) if case.refund_cents is not None else None,
+        "restock": case.restock,
+        "reply": case.reply,
+        "handled_by": case.handled_by,
+        "created_at": iso(case.created_at),
+        "updated_at": iso(case.updated_at),
+        "closed_at": iso(case.closed_at),
+    }

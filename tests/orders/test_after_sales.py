@@ -1,0 +1,256 @@
+"""After-sales (售后) in orders: cases opened on delivered orders, agreed, answered, refunded, restocked."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from saga_samples import GUILIN, LIPSTICK, TV
+from test_saga import deliver_the_parcel, fulfilment_ids, order_view, place, reply, reserve_all
+
+from shared.testing import deliver, payloads
+
+NUMBER = "M20261124AAAAAA"
+
+
+def signed(days_ago: float = 0.1) -> str:
+    return (datetime.now(UTC) - timedelta(days=days_ago)).isoformat()
+
+
+def delivered(orders, client, method="balance", days_ago=0.1):
+    place(orders, method=method)
+    reserve_all(orders, client)
+    if method == "cod":
+        reply(orders, "payment.pending", method="cod")
+        assert client.post(f"/internal/orders/{NUMBER}/check").status_code == 200
+    else:
+        reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    deliver_the_parcel(orders, signed(days_ago))
+    assert order_view(client)["status"] == "delivered"
+
+
+def open_case(client, number=NUMBER, **body):
+    request = {"member_id": 7, "kind": "return", "problem": "quality", "reason": "the lid is cracked"}
+    request |= {"lines": [{"sku": "LIPSTICK-RED-01", "quantity": 1}]} | body
+    return client.post(f"/internal/orders/{number}/after-sales", json=request)
+
+
+def act(client, case_id, action, **body):
+    return client.post(f"/internal/after-sales/{case_id}/{action}", json={"by": "cs_wang"} | body)
+
+
+def test_a_return_is_agreed_received_refunded_and_restocked(orders, client):
+    delivered(orders, client)
+    opened = open_case(client)
+    assert opened.status_code == 201, opened.json
+    case = opened.json
+    assert (case["status"], case["unit"], case["claimed"]) == ("requested", "DS-COSMETICS", "12.50")
+    assert case["items"] == [{"sku": "LIPSTICK-RED-01", "name": "Red lipstick", "quantity": 1, "amount": "12.50"}]
+
+    agreed = act(client, case["id"], "agree", resolution="return")
+    assert agreed.status_code == 200 and agreed.json["status"] == "awaiting_return"
+    assert payloads(orders, "billing.refund_after_sale") == []  # the goods come back first
+
+    received = act(client, case["id"], "received", restock=True)
+    assert received.json["status"] == "refunding" and received.json["restock"] is True
+    [refund] = payloads(orders, "billing.refund_after_sale")
+    assert refund["case"] == case["id"] and refund["unit"] == "DS-COSMETICS" and refund["amount_cents"] == 1250
+    assert refund["lines"] == [{"sku": "LIPSTICK-RED-01", "name": "Red lipstick", "quantity": 1, "amount_cents": 1250}]
+    assert refund["delivered_at"] is not None
+    [restock] = payloads(orders, "stores.restock_return")
+    assert restock == {
+        "order": NUMBER,
+        "case": case["id"],
+        "unit": "DS-COSMETICS",
+        "lines": [{"sku": "LIPSTICK-RED-01", "quantity": 1}],
+    }
+
+    reply(orders, "after_sale.refunded", case=case["id"], amount_cents=1250)
+    reply(orders, "after_sale.refunded", case=case["id"], amount_cents=1250)  # a repeat changes nothing
+    reply(orders, "stock.returned", case=case["id"], unit="DS-COSMETICS")
+    [done] = client.get(f"/internal/orders/{NUMBER}/after-sales").json["items"]
+    assert done["status"] == "refunded" and done["refund"] == "12.50" and done["closed_at"]
+    view = order_view(client)
+    assert view["payment"] == {"method": "balance", "status": "captured", "refunded": "12.50"}
+    events = [e["event"] for e in view["timeline"]]
+    assert f"after-sales #{case['id']} refunded 12.50" in events
+    assert sum("refunded 12.50" in e for e in events) == 1
+    assert f"after-sales #{case['id']}: returned goods back in stock at DS-COSMETICS" in events
+
+
+def test_a_refund_of_everything_leaves_the_order_refunded(orders, client):
+    delivered(orders, client)
+    case = open_case(client, kind="refund", lines=[{"sku": "LIPSTICK-RED-01", "quantity": 2}]).json
+    agreed = act(client, case["id"], "agree", resolution="refund")
+    assert agreed.json["status"] == "refunding" and agreed.json["refund"] == "25.00"
+    [refund] = payloads(orders, "billing.refund_after_sale")
+    assert refund["lines"][0]["quantity"] == 0  # a refund without a return: the customer keeps the goods
+    assert payloads(orders, "stores.restock_return") == []
+    reply(orders, "after_sale.refunded", case=case["id"], amount_cents=2500)
+    assert order_view(client)["payment"]["status"] == "refunded"
+
+
+def test_a_partial_refund_is_spread_over_the_goods_to_the_cent(orders, client):
+    place(orders, LIPSTICK, TV, address=GUILIN)
+    reserve_all(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=332400)
+    for unit, fid in fulfilment_ids(client).items():
+        packed = {"slip_no": f"XS-{fid}", "packed_at": "2026-11-24T10:00:00+08:00", "unit": unit}
+        reply(orders, "parcel.packed", fulfilment_id=fid, **packed)
+        progress = {"fulfilment_id": fid, "waybill": f"SF{fid}", "at": signed()}
+        reply(orders, "shipment.shipped", detail="picked up", **progress)
+        reply(orders, "shipment.delivered", detail="signed", **progress)
+    case = open_case(client, kind="refund", lines=[{"sku": "LIPSTICK-RED-01", "quantity": 2}]).json
+    act(client, case["id"], "agree", resolution="refund", refund_cents=1001)
+    [refund] = payloads(orders, "billing.refund_after_sale")
+    assert refund["amount_cents"] == 1001 == sum(line["amount_cents"] for line in refund["lines"])
+
+
+def test_goods_of_two_units_need_two_cases(orders, client):
+    place(orders, LIPSTICK, TV, address=GUILIN)
+    reserve_all(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=332400)
+    for unit, fid in fulfilment_ids(client).items():
+        reply(orders, "parcel.packed", fulfilment_id=fid, slip_no="XS", packed_at=signed(), unit=unit)
+        progress = {"fulfilment_id": fid, "waybill": None, "at": signed()}
+        reply(orders, "shipment.shipped", detail="picked up", **progress)
+        reply(orders, "shipment.delivered", detail="signed", **progress)
+    both = [{"sku": "LIPSTICK-RED-01", "quantity": 1}, {"sku": "TV-55-SKYWORTH", "quantity": 1}]
+    refused = open_case(client, lines=both)
+    assert refused.status_code == 422 and "lines" in refused.json["error"]["fields"]
+    assert client.get(f"/internal/orders/{NUMBER}/after-sales").json["items"] == []
+
+
+def test_each_piece_is_claimed_once(orders, client):
+    delivered(orders, client)
+    assert open_case(client, lines=[{"sku": "LIPSTICK-RED-01", "quantity": 1}]).status_code == 201
+    second = open_case(client, lines=[{"sku": "LIPSTICK-RED-01", "quantity": 2}])
+    assert second.status_code == 409 and second.json["error"]["code"] == "already_claimed"
+    assert open_case(client, lines=[{"sku": "LIPSTICK-RED-01", "quantity": 1}]).status_code == 201
+    # A case answered without money gives its goods back to claim.
+    first = client.get(f"/internal/orders/{NUMBER}/after-sales").json["items"][0]
+    assert act(client, first["id"], "reply", reply="The crack is in the design.").status_code == 200
+    assert open_case(client, lines=[{"sku": "LIPSTICK-RED-01", "quantity": 1}]).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"lines": [{"sku": "NOT-IN-ORDER", "quantity": 1}]}, 422, "validation_error"),
+        ({"lines": []}, 422, "validation_error"),
+        ({"kind": "return", "problem": "lost"}, 422, "validation_error"),
+        ({"kind": "swap"}, 422, "validation_error"),
+        ({"lines": [{"sku": "LIPSTICK-RED-01", "quantity": 0}]}, 422, "validation_error"),
+        ({"member_id": 8}, 404, "not_found"),
+    ],
+)
+def test_a_bad_case_is_refused_and_changes_nothing(orders, client, body, status, code):
+    delivered(orders, client)
+    answer = open_case(client, **body)
+    assert answer.status_code == status and answer.json["error"]["code"] == code
+    assert client.get(f"/internal/orders/{NUMBER}/after-sales").json["items"] == []
+    assert not any("after-sales" in e["event"] for e in order_view(client)["timeline"])
+
+
+def test_after_sales_opens_on_delivery_and_closes_days_later(orders, client):
+    place(orders)
+    reserve_all(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    early = open_case(client)
+    assert early.status_code == 409 and early.json["error"]["code"] == "not_after_sales"
+    deliver_the_parcel(orders, signed(days_ago=orders.settings.after_sales_days + 1))
+    late = open_case(client)
+    assert late.status_code == 409 and late.json["error"]["code"] == "after_sales_closed"
+
+
+def test_a_parcel_lost_on_the_way_can_be_refunded_but_not_returned(orders, client):
+    place(orders)
+    reserve_all(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    [pack] = payloads(orders, "stores.pack_parcel")
+    fid = pack["fulfilment_id"]
+    reply(orders, "parcel.packed", fulfilment_id=fid, slip_no="XS-1", packed_at=signed(), unit="DS-COSMETICS")
+    reply(orders, "shipment.shipped", fulfilment_id=fid, waybill="SF1", at=signed(), detail="picked up")
+    assert open_case(client, kind="refund", problem="quality").status_code == 409  # not delivered, not lost
+    case = open_case(client, kind="refund", problem="lost", lines=[{"sku": "LIPSTICK-RED-01", "quantity": 2}]).json
+    refused = act(client, case["id"], "agree", resolution="return")
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "no_goods"
+    assert act(client, case["id"], "agree", resolution="refund").json["status"] == "refunding"
+    assert payloads(orders, "billing.refund_after_sale")[0]["delivered_at"] is None
+
+
+def test_a_complaint_is_answered_without_money(orders, client):
+    delivered(orders, client)
+    case = open_case(client, kind="complaint", problem="service", lines=[], reason="the courier was rude").json
+    assert case["unit"] is None and case["claimed"] == "0.00"
+    assert act(client, case["id"], "agree", resolution="refund").json["error"]["code"] == "no_goods"
+    answered = act(client, case["id"], "reply", reply="We are sorry; the courier has been spoken to.")
+    assert answered.json["status"] == "closed" and answered.json["reply"].startswith("We are sorry")
+    again = act(client, case["id"], "reply", reply="We are sorry; the courier has been spoken to.")
+    assert again.status_code == 200  # the same answer twice: idempotent
+    assert act(client, case["id"], "reply", reply="Something else").status_code == 409
+    assert payloads(orders, "billing.refund_after_sale") == []
+
+
+def test_staff_actions_are_idempotent_and_in_order(orders, client):
+    delivered(orders, client)
+    case = open_case(client).json
+    assert act(client, case["id"], "received", restock=True).status_code == 409  # nothing agreed yet
+    assert act(client, case["id"], "agree", resolution="return", refund_cents=1000).status_code == 200
+    assert act(client, case["id"], "agree", resolution="return", refund_cents=1000).status_code == 200
+    assert act(client, case["id"], "agree", resolution="refund").status_code == 409
+    assert act(client, case["id"], "received", restock=False).status_code == 200
+    assert act(client, case["id"], "received", restock=False).status_code == 200
+    assert len(payloads(orders, "billing.refund_after_sale")) == 1
+    assert payloads(orders, "stores.restock_return") == []  # faulty goods are kept aside
+
+
+def test_more_than_the_goods_cost_is_refused(orders, client):
+    delivered(orders, client)
+    case = open_case(client).json
+    answer = act(client, case["id"], "agree", resolution="refund", refund_cents=1251)
+    assert answer.status_code == 422 and "refund" in answer.json["error"]["fields"]
+    assert client.get(f"/internal/after-sales/{case['id']}").json["status"] == "requested"
+
+
+def test_the_same_idempotency_key_opens_one_case(orders, client):
+    delivered(orders, client)
+    first = open_case(client, idempotency_key="k-1")
+    again = open_case(client, idempotency_key="k-1")
+    assert first.status_code == 201 and again.status_code == 200 and again.json["id"] == first.json["id"]
+    assert len(client.get(f"/internal/orders/{NUMBER}/after-sales").json["items"]) == 1
+
+
+def test_a_refund_or_restock_billing_or_the_unit_never_answers_is_sent_again(orders, client):
+    from services.orders import services
+    from shared.messaging import now
+
+    delivered(orders, client)
+    case = open_case(client).json
+    act(client, case["id"], "agree", resolution="return")
+    act(client, case["id"], "received", restock=True)
+    later = now() + timedelta(seconds=orders.settings.reply_deadline_seconds * 1.5)
+    with orders.unit_of_work("sweep") as uow:
+        assert services.sweep_deadlines(uow, orders.settings, at=later) == 2
+    assert len(payloads(orders, "billing.refund_after_sale")) == 2
+    assert len(payloads(orders, "stores.restock_return")) == 2
+    reply(orders, "after_sale.refunded", case=case["id"], amount_cents=1250)
+    reply(orders, "stock.returned", case=case["id"], unit="DS-COSMETICS")
+    with orders.unit_of_work("sweep") as uow:
+        assert services.sweep_deadlines(uow, orders.settings, at=later + timedelta(hours=1)) == 0
+
+
+def test_the_lists_filter_by_status_and_unit(orders, client):
+    delivered(orders, client)
+    case = open_case(client).json
+    open_case(client, kind="complaint", problem="service", lines=[], reason="slow")
+    assert len(client.get("/internal/after-sales").json["items"]) == 2
+    [mine] = client.get("/internal/after-sales", query_string={"unit": "DS-COSMETICS"}).json["items"]
+    assert mine["id"] == case["id"]
+    assert client.get("/internal/after-sales", query_string={"status": "refunded"}).json["items"] == []
+    assert client.get("/internal/after-sales", query_string={"status": "nonsense"}).status_code == 422
+    assert client.get("/internal/after-sales/99999").status_code == 404
+
+
+def test_a_reply_for_a_case_orders_does_not_have_changes_nothing(orders, client):
+    delivered(orders, client)
+    assert deliver(orders, "after_sale.refunded", {"order": NUMBER, "case": 404, "amount_cents": 1}) == "handled"
+    assert order_view(client)["payment"]["refunded"] == "0.00"
