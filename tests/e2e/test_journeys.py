@@ -400,3 +400,82 @@ def test_finance_sees_a_paid_courier_order_in_its_copies_and_the_months_statemen
     assert [r for r in report if r["sku"] == tv["sku"]] == [
         {"sku": tv["sku"], "name": tv["name"], "units": 1, "orders": 1, "revenue": "3299.00"}
     ]
+
+
+def delivered_locally(mall, number: str, token: str) -> dict:
+    """The order's parcel goes out in a closed batch with the mall's own courier and is signed for."""
+    service, courier = mall.staff("customer_service"), mall.staff("courier")
+    mall.ok("POST", "/api/staff/batches/close", {}, service)
+    rows = mall.ok("GET", "/api/staff/deliveries", token=courier)
+    [mine] = [d for d in (rows["items"] if isinstance(rows, dict) else rows) if d["order"] == number]
+    mall.ok("POST", f"/api/staff/deliveries/{mine['id']}/picked-up", {"signature": "Wang"}, courier)
+    mall.ok("POST", f"/api/staff/deliveries/{mine['id']}/delivered", {"signed_by": "Li Ming"}, courier)
+    return mall.wait_for(number, token, "delivered")
+
+
+def case_settles(mall, number: str, token: str, case_id: int, seconds: float = 30) -> dict:
+    deadline = time.monotonic() + seconds
+    while True:
+        [case] = [
+            c for c in mall.ok("GET", f"/api/orders/{number}/after-sales", token=token)["items"] if c["id"] == case_id
+        ]
+        if case["status"] in ("refunded", "closed") or time.monotonic() > deadline:
+            return case
+        time.sleep(0.2)
+
+
+def test_a_faulty_item_is_returned_refunded_and_back_on_sale_and_a_complaint_is_answered(mall, sku_prefix):
+    unit = mall.unit(f"DS-{sku_prefix}", auto_pack=True)
+    product = mall.product(f"VASE-{sku_prefix}", "12.50", unit)
+    mall.stock_in(unit, product["sku"], 5)
+    token, _ = mall.customer("100.00")
+    _, placed = mall.place(token, [(product["sku"], 2)])
+    number = placed["number"]
+    mall.wait_for(number, token, "ready_to_ship")
+    delivered_locally(mall, number, token)
+    assert wallet(mall, token) == "75.00" and available(mall, product["id"]) == 3
+
+    body = {
+        "kind": "return",
+        "problem": "quality",
+        "reason": "A crack down the side.",
+        "items": [{"sku": product["sku"], "quantity": 1}],
+    }
+    status, case = mall.call(
+        "POST", f"/api/orders/{number}/after-sales", body, token, headers={"Idempotency-Key": "vase-1"}
+    )
+    assert status == 201 and case["status"] == "requested" and case["unit"] == unit, case
+    status, again = mall.call(
+        "POST", f"/api/orders/{number}/after-sales", body, token, headers={"Idempotency-Key": "vase-1"}
+    )
+    assert again["id"] == case["id"]
+    status, over = mall.call(
+        "POST", f"/api/orders/{number}/after-sales", body | {"items": [{"sku": product["sku"], "quantity": 2}]}, token
+    )
+    assert status == 409 and over["error"]["code"] == "already_claimed"
+
+    counter = mall.staff("staff", unit=unit)
+    assert [c["id"] for c in mall.ok("GET", "/api/staff/after-sales?status=requested", token=counter)["items"]] == [
+        case["id"]
+    ]
+    agreed = mall.ok("POST", f"/api/staff/after-sales/{case['id']}/agree", {"resolution": "return"}, counter)
+    assert agreed["status"] == "awaiting_return" and agreed["refund"] == "12.50"
+    mall.ok("POST", f"/api/staff/after-sales/{case['id']}/received", {"restock": True}, counter)
+    done = case_settles(mall, number, token, case["id"])
+    assert done["status"] == "refunded" and done["refund"] == "12.50"
+    assert wallet(mall, token) == "87.50"
+    deadline = time.monotonic() + 30
+    while available(mall, product["id"]) != 4 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert available(mall, product["id"]) == 4
+    order = mall.order(number, token)
+    assert order["payment"]["refunded"] == "12.50" and order["status"] == "delivered"
+    assert any(e["event"] == f"after-sales #{case['id']} refunded 12.50" for e in order["timeline"])
+
+    complaint = {"kind": "complaint", "problem": "service", "reason": "Nobody answered the phone."}
+    _, complained = mall.call("POST", f"/api/orders/{number}/after-sales", complaint, token)
+    service = mall.staff("customer_service")
+    answered = mall.ok(
+        "POST", f"/api/staff/after-sales/{complained['id']}/reply", {"reply": "Sorry: we have more staff now."}, service
+    )
+    assert answered["status"] == "closed" and wallet(mall, token) == "87.50"

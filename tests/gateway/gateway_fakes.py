@@ -34,6 +34,9 @@ class FakeInnerServices:
         self.month_costs: dict[str, list[dict[str, Any]]] = {}
         self.built: dict[str, list[dict[str, Any]]] = {}
         self.sales: dict[str, list[dict[str, Any]]] = {}
+        #: Orders' after-sales cases by id, and the bodies the gateway sent with each action.
+        self.cases: dict[int, dict[str, Any]] = {}
+        self.case_actions: list[tuple[int, str, dict[str, Any]]] = []
         self.calls: list[str] = []
         self.batches_closed_by: list[str] = []
         self.down: set[str] = set()
@@ -231,6 +234,68 @@ class FakeInnerServices:
             raise ApiError(404, "not_found", "Order was not found.")
         order["status"] = "paid"
         return order
+
+    def open_after_sale(self, number, body):
+        self._call("orders", "open_after_sale")
+        order = self.orders[number]
+        if order["member_id"] != body["member_id"]:
+            raise ApiError(404, "not_found", "Order was not found.")
+        if order["status"] not in ("delivered", "completed"):
+            raise ApiError(409, "not_after_sales", "After-sales opens once the order is delivered.")
+        for case in self.cases.values():
+            if body["idempotency_key"] and case["key"] == body["idempotency_key"]:
+                return case
+        case_id = next(self._ids)
+        units = {f["unit"] for f in order["fulfilments"]} if body["lines"] else {None}
+        case = {
+            "id": case_id,
+            "order": number,
+            "member_id": body["member_id"],
+            "unit": sorted(units, key=str)[0],
+            "kind": body["kind"],
+            "problem": body["problem"],
+            "reason": body["reason"],
+            "items": [line | {"name": line["sku"], "amount": "12.50"} for line in body["lines"]],
+            "claimed": "12.50",
+            "status": "requested",
+            "resolution": None,
+            "refund": None,
+            "restock": None,
+            "reply": None,
+            "handled_by": None,
+            "created_at": "2026-11-25T10:00:00+00:00",
+            "updated_at": "2026-11-25T10:00:00+00:00",
+            "closed_at": None,
+            "key": body["idempotency_key"],
+        }
+        self.cases[case_id] = case
+        return case
+
+    def order_after_sales(self, number):
+        self._call("orders", "order_after_sales")
+        return {"items": [c for c in self.cases.values() if c["order"] == number]}
+
+    def after_sales(self, params):
+        self._call("orders", "after_sales")
+        cases = [c for c in self.cases.values() if not params.get("unit") or c["unit"] == params["unit"]]
+        return {"items": [c for c in cases if not params.get("status") or c["status"] == params["status"]]}
+
+    def after_sale(self, case_id):
+        self._call("orders", "after_sale")
+        return self.cases.get(case_id)
+
+    def move_after_sale(self, case_id, action, body):
+        self._call("orders", f"after_sale_{action}")
+        self.case_actions.append((case_id, action, body))
+        case = self.cases[case_id]
+        if action == "agree":
+            refund = body["refund_cents"] if body["refund_cents"] is not None else 1250
+            case |= {"status": "refunding", "resolution": body["resolution"], "refund": format_cents(refund)}
+        elif action == "reply":
+            case |= {"status": "closed", "reply": body["reply"]}
+        else:
+            case |= {"status": "refunding", "restock": body["restock"]}
+        return case | {"handled_by": body["by"]}
 
     # --- billing ---------------------------------------------------------------------------------
 
