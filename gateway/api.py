@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, g, request
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from shared.money import format_cents
 from shared.web import ApiError, load_body, not_found
@@ -298,8 +299,7 @@ def search_products():
         if bound in query:
             query[bound] = format_cents(query[bound])
     found = inner().search_products(query)
-    stock = inner().availability(sorted({p["sku"] for p in found["items"]}))
-    in_stock = {row["sku"] for row in stock if row.get("available", 0) > 0}
+    in_stock = skus_in_stock(sorted({p["sku"] for p in found["items"]}))
     fields = ("id", "sku", "name", "price", "category", "manufacturer")
     return {
         "items": [{k: p.get(k) for k in fields} | {"in_stock": p["sku"] in in_stock} for p in found["items"]],
@@ -307,6 +307,11 @@ def search_products():
         "page": found.get("page", query["page"]),
         "per_page": found.get("per_page", query["per_page"]),
     }
+
+
+def skus_in_stock(skus: list[str]) -> set[str]:
+    """Which of `skus` some unit has available now (stores' word, one call)."""
+    return {row["sku"] for row in inner().availability(skus) if row.get("available", 0) > 0}
 
 
 @shop.get("/products/<id:product_id>")
@@ -386,13 +391,28 @@ def place_order():
     body = load_json(schemas.OrderIn)
     if g.placed is not None:
         return {"number": services.replay(g.placed, services.request_hash(body)), "status": "placed"}, 202
+    return submit_order(key, body)
+
+
+def submit_order(
+    key: str | None,
+    body: dict[str, Any],
+    *,
+    digest: str | None = None,
+    alongside: Callable[[Session], None] | None = None,
+) -> tuple[dict[str, str], int]:
+    """Price a validated OrderIn from the catalogue and place it for the caller -> 202 `{"number", "status"}`.
+
+    `POST /api/orders` and the cart's checkout both place their orders here; `digest` and `alongside` are
+    `services.place_order`'s. 422 `unknown_product` naming each item the catalogue does not have.
+    """
     skus = list(dict.fromkeys(item["sku"] for item in body["items"]))
     products = product_cache().lookup(skus)
     unknown = services.unknown_skus(body["items"], products)
     if unknown:
         raise ApiError(422, "unknown_product", "Some products do not exist.", unknown)
     lines = services.order_lines(body["items"], products)
-    number, _ = services.place_order(runtime, g.me.id, key, body, lines)
+    number, _ = services.place_order(runtime, g.me.id, key, body, lines, digest=digest, alongside=alongside)
     return {"number": number, "status": "placed"}, 202
 
 

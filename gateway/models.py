@@ -1,10 +1,11 @@
-"""The gateway's tables: people and their roles, login failures, the administrator log, placed-order references."""
+"""The gateway's tables: people and their roles, login failures, the administrator log, placed-order references,
+members' delivery addresses and carts."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import declarative_base
@@ -77,3 +78,46 @@ class OrderRef(Base):
     confirm_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     #: How many times the gateway sent `orders.place_order` again (each re-send waits twice as long).
     resends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class Address(Base):
+    """A member's saved delivery address (DOMAIN.md: "manage delivery addresses"); one of them is the default.
+
+    The partial unique index keeps at most one default per member, whatever two requests do at once;
+    the use cases keep exactly one while the member has any (cart_services).
+    """
+
+    __tablename__ = "addresses"
+    __table_args__ = (
+        Index(
+            "uq_addresses_default_per_member",
+            "member_id",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    member_id: Mapped[int] = mapped_column(Integer, index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(32))
+    city: Mapped[str] = mapped_column(String(64))
+    line: Mapped[str] = mapped_column(String(200))
+    lat: Mapped[float] = mapped_column(Float)
+    lon: Mapped[float] = mapped_column(Float)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CartItem(Base):
+    """One line of a member's cart: a SKU and how many. No price: a cart is priced from the catalogue when
+    shown and when checked out, so it never holds a price the catalogue no longer asks."""
+
+    __tablename__ = "cart_items"
+
+    member_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    #: When the SKU was put in the cart: the cart lists its lines in that order.
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

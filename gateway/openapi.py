@@ -61,6 +61,16 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "staff.answer_after_sale": {"body": s.AfterSaleAnswer, "ok": (200, s.AfterSaleOut), "errors": (404, 409, 422)},
     "staff.after_sale_received": {"body": s.AfterSaleReceived, "ok": (200, s.AfterSaleOut), "errors": (404, 409, 422)},
     "shop.health": {"ok": (200, s.HealthOut), "errors": (503,)},
+    "addresses.list_addresses": {"ok": (200, s.AddressList)},
+    "addresses.save_address": {"body": s.AddressSaved, "ok": (201, s.AddressOut), "errors": (409,)},
+    "addresses.replace_address": {"body": s.AddressSaved, "ok": (200, s.AddressOut), "errors": (404, 409)},
+    "addresses.delete_address": {"ok": (204, None), "errors": (404,)},
+    "addresses.make_default": {"body": s.Empty, "ok": (200, s.AddressOut), "errors": (404,)},
+    "cart.show_cart": {"ok": (200, s.CartOut)},
+    "cart.put_item": {"body": s.CartQuantity, "ok": (200, s.CartLineOut), "errors": (409,)},
+    "cart.remove_item": {"ok": (204, None), "errors": (404,)},
+    "cart.empty_cart": {"ok": (204, None)},
+    "cart.checkout": {"body": s.CheckoutIn, "ok": (202, s.OrderPlaced), "errors": (409,), "key": "required"},
     "staff.list_tasks": {"query": s.TaskQuery, "ok": (200, s.TaskList)},
     "staff.task_done": {"body": s.TaskDone, "ok": (200, s.TaskOut), "errors": (404, 409)},
     "staff.close_batch": {"body": s.Empty, "ok": (200, s.BatchClosed)},
@@ -184,8 +194,9 @@ def _operation(app: Flask, endpoint: str, method: str, path_params: list) -> dic
     if "query" in meta:
         operation["parameters"].append({"in": "query", "schema": meta["query"]})
     if meta.get("key"):
+        required = meta["key"] == "required"  # the cart's checkout; POST /api/orders takes one if sent
         operation["parameters"].append(
-            {"in": "header", "name": "Idempotency-Key", "required": False, "schema": {"type": "string"}}
+            {"in": "header", "name": "Idempotency-Key", "required": required, "schema": {"type": "string"}}
         )
     if "body" in meta:
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": meta["body"]}}}

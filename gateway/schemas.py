@@ -17,6 +17,7 @@ PASSWORD = validate.Length(min=8, max=256, error="At least 8 characters.")
 
 
 MAX_ID = 2**31 - 1
+PAYMENT_METHODS = ("balance", "online", "cod")
 EXAMPLE_SKU = "TEA-LONGJING-250G"  # the OpenAPI document's example product (API.md's)
 MAX_CENTS = 10**10  # 100 million yuan: more is a typo, not a price
 
@@ -362,7 +363,7 @@ class OrderIn(Schema):
     )
     address = fields.Nested(AddressIn, required=True)
     payment_method = fields.String(
-        required=True, validate=validate.OneOf(["balance", "online", "cod"]), metadata={"example": "balance"}
+        required=True, validate=validate.OneOf(PAYMENT_METHODS), metadata={"example": "balance"}
     )
 
 
@@ -495,6 +496,83 @@ class AfterSaleAnswer(Schema):
 class AfterSaleReceived(Schema):
     #: Whether the goods can be sold again (back on the shelf) or are faulty (kept aside).
     restock = fields.Boolean(required=True)
+
+
+# --- addresses and the cart ----------------------------------------------------------------------
+
+
+class AddressSaved(AddressIn):
+    """A delivery address to save: an order's address, and whether it is to be the default."""
+
+    #: true: this becomes the member's default. Absent (or false) on a new address: not the default,
+    #: unless it is the member's first; absent on a replacement: unchanged.
+    is_default = fields.Boolean(metadata={"example": False})
+
+
+class AddressOut(Schema):
+    id = fields.Integer(metadata={"example": 1})
+    name = fields.String(metadata={"example": "Li Ming"})
+    phone = fields.String(metadata={"example": "13800000000"})
+    city = fields.String(metadata={"example": "Nanning"})
+    line = fields.String(metadata={"example": "1 Minzu Ave"})
+    lat = fields.Float(metadata={"example": 22.82})
+    lon = fields.Float(metadata={"example": 108.33})
+    is_default = fields.Boolean()
+
+
+class AddressList(Schema):
+    items = fields.List(fields.Nested(AddressOut))
+
+
+class CartQuantity(OrderItemIn):
+    """How many of the SKU in the path the cart holds: the rules of an order line's quantity."""
+
+    class Meta:
+        exclude = ("sku",)
+
+
+class CartSku(Schema):
+    """The SKU in a cart path (`/api/cart/items/<sku>`)."""
+
+    sku = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"))
+
+
+class CartLineOut(Schema):
+    sku = fields.String(metadata={"example": EXAMPLE_SKU})
+    #: null (with `missing`) when the catalogue no longer has the SKU
+    name = fields.String(allow_none=True, metadata={"example": "Longjing green tea 250 g"})
+    price = fields.String(allow_none=True, metadata={"example": "12.50"})
+    quantity = fields.Integer(metadata={"example": 2})
+    line_total = fields.String(allow_none=True, metadata={"example": "25.00"})
+    #: Whether some unit has it in stock now (shown in the cart, not in the answer to a change)
+    in_stock = fields.Boolean()
+    #: true: the catalogue no longer has this SKU; the line is not counted in the total and cannot be bought
+    missing = fields.Boolean()
+
+
+class CartOut(Schema):
+    items = fields.List(fields.Nested(CartLineOut))
+    total = fields.String(metadata={"example": "25.00"})
+
+
+class CheckoutIn(Schema):
+    """Buy (some of) the cart: where to (a saved address, a new one, or else the default) and how to pay."""
+
+    address_id = WholeNumber(validate=validate.Range(min=1, max=MAX_ID))
+    address = fields.Nested(AddressIn)
+    payment_method = fields.String(
+        required=True, validate=validate.OneOf(PAYMENT_METHODS), metadata={"example": "balance"}
+    )
+    #: Only these lines of the cart (absent: all of it).
+    skus = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64), metadata={"example": EXAMPLE_SKU}),
+        validate=validate.Length(min=1, max=100, error="1 to 100 SKUs."),
+    )
+
+    @validates_schema
+    def _one_address(self, data, **_):
+        if "address_id" in data and "address" in data:
+            raise ValidationError("Give address_id or address, not both.", "address")
 
 
 # --- staff ---------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -460,15 +461,27 @@ _INSERT_REF = direct(insert(_refs))
 
 
 def place_order(
-    runtime, member_id: int, key: str | None, body: dict[str, Any], lines: list[dict[str, Any]]
+    runtime,
+    member_id: int,
+    key: str | None,
+    body: dict[str, Any],
+    lines: list[dict[str, Any]],
+    *,
+    digest: str | None = None,
+    alongside: Callable[[Session], None] | None = None,
 ) -> tuple[str, bool]:
     """Record the order and send `orders.place_order` in one gateway transaction (the outbox).
 
     Returns (number, placed_now). Under the same member and key, a request placed before (even by a
     concurrent request that won the race) returns its number instead of a second order. The ref's
     `confirm_by` is when orders should have the order (see confirm_or_resend).
+
+    `digest` tells a retry from another request under the same key (default: `request_hash(body)`; the
+    cart's checkout fingerprints its own request, since it builds `body` from the cart). `alongside(session)`
+    runs in the same transaction once the ref and its message are written (the checkout removes the cart
+    lines it bought): if it raises, nothing is placed; a retry that lost the race never runs it.
     """
-    digest = request_hash(body)
+    digest = digest or request_hash(body)
     total = sum(line["quantity"] * line["unit_price_cents"] for line in lines)
     snapshot = {"lines": lines, "address": body["address"], "payment_method": body["payment_method"]}
     deadline = timedelta(seconds=runtime.settings.reply_deadline_seconds)
@@ -492,6 +505,8 @@ def place_order(
                     ),
                 )
                 uow.send("orders.place_order", place_order_command(number, member_id, snapshot))
+                if alongside is not None:
+                    alongside(uow.session)
             return number, True
         except IntegrityError:
             if key:
