@@ -522,7 +522,9 @@ def open_after_sale(number: str):
 
 
 def _public_case(case: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in case.items() if k != "member_id"}
+    """A case without whose it is; a customer does not see which staff member handled it either."""
+    hidden = ("member_id", "handled_by") if g.me.role == "customer" else ("member_id",)
+    return {k: v for k, v in case.items() if k not in hidden}
 
 
 def _public_cases(cases: dict[str, Any]) -> dict[str, Any]:

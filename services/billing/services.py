@@ -250,7 +250,9 @@ def refund_after_sale(uow: UnitOfWork, command: dict[str, Any]) -> None:
         uow.send("after_sale.refunded", {"order": order, "case": command["case"], "amount_cents": int(done)})
         return
     if payment.status == "cod":
-        collected_at = command.get("delivered_at") or now()
+        collected_at = command.get("delivered_at")
+        if collected_at is None:  # (orders refuses such a case: nothing was collected to give back)
+            raise PermanentError(f"order {order}: cash on delivery was never collected, nothing to refund")
         payment.status, payment.captured_at = "captured", collected_at
         _record_entries(
             session, order, "sale", _shares_of(session, payment), "cash collected on delivery", at=collected_at
@@ -313,7 +315,8 @@ def complete_sale(uow: UnitOfWork, event: dict[str, Any]) -> None:
     """The customer confirmed receipt (or orders did, days after delivery): the sale is final. Cash on
     delivery is captured as collected when the last parcel was signed for (`delivered_at`; for an order
     delivered before orders kept that time, at completion)."""
-    payment = uow.session.scalar(select(Payment).where(Payment.order == event["order"]))
+    # Locked, as refund_after_sale locks it: the two must not both enter a cash-on-delivery sale.
+    payment = uow.session.scalar(select(Payment).where(Payment.order == event["order"]).with_for_update())
     if payment is None or payment.completed_at is not None:
         return
     payment.completed_at = event["completed_at"]

@@ -123,6 +123,12 @@ def open_case(uow: UnitOfWork, number: str, request: dict[str, Any], settings: S
                 "after_sales_closed",
                 f"After-sales for order {number} closed {settings.after_sales_days} days after delivery.",
             )
+    if lost_on_the_way and order.payment_method == "cod":
+        raise ApiError(
+            409,
+            "nothing_paid",
+            "Cash on delivery is paid at the door: a parcel lost on the way was never paid for.",
+        )
     if kind == "return" and problem == "lost":
         raise ApiError(422, "validation_error", "Lost goods cannot be returned.", {"kind": ["Ask for a refund."]})
     wanted: dict[str, int] = {}
@@ -185,23 +191,25 @@ def open_case(uow: UnitOfWork, number: str, request: dict[str, Any], settings: S
 
 
 def _refund_lines(case: AfterSale) -> list[dict[str, Any]]:
-    """The agreed refund spread over the case's goods by their price, to the cent (the rest on the last
-    line); the pieces count as given back only when the goods came back."""
+    """The agreed refund spread over the case's goods by their price, to the cent, none more than it cost;
+    the pieces count as given back only when the goods came back."""
     returned = case.resolution == "return"
     total, claimed = case.refund_cents, case.claimed_cents
-    lines, given = [], 0
-    for i, line in enumerate(case.lines):
-        share = total - given if i == len(case.lines) - 1 else total * line["amount_cents"] // claimed
-        given += share
-        lines.append(
-            {
-                "sku": line["sku"],
-                "name": line["name"],
-                "quantity": line["quantity"] if returned else 0,
-                "amount_cents": share,
-            }
-        )
-    return lines
+    shares = [total * line["amount_cents"] // claimed for line in case.lines]
+    left = total - sum(shares)
+    for i, line in enumerate(case.lines):  # the cents rounding left, each line at most its own price
+        extra = min(left, line["amount_cents"] - shares[i])
+        shares[i] += extra
+        left -= extra
+    return [
+        {
+            "sku": line["sku"],
+            "name": line["name"],
+            "quantity": line["quantity"] if returned else 0,
+            "amount_cents": share,
+        }
+        for line, share in zip(case.lines, shares, strict=True)
+    ]
 
 
 def _send_refund(uow: UnitOfWork, case: AfterSale, settings: Settings) -> None:

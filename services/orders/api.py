@@ -2,8 +2,9 @@
 
 from flask import Blueprint, request
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-from shared.web import load_body, not_found
+from shared.web import ApiError, load_body, not_found
 
 from . import after_sales, services
 from .config import runtime
@@ -90,10 +91,13 @@ def check_order(number: str):
 def open_after_sale(number: str):
     """A customer's case on their order -> 201 the case (200: the same idempotency key again)."""
     body = load_body(AfterSaleRequest)
-    with runtime.unit_of_work(number) as uow:
-        _exists(uow.session, number)
-        case, new = after_sales.open_case(uow, number, body, runtime.settings)
-        view = after_sales.case_view(case)
+    try:
+        with runtime.unit_of_work(number) as uow:
+            _exists(uow.session, number)
+            case, new = after_sales.open_case(uow, number, body, runtime.settings)
+            view = after_sales.case_view(case)
+    except IntegrityError:  # the same key, at the same moment, for another order (one row per member and key)
+        raise ApiError(409, "idempotency_key_reused", "This key was used for another after-sales case.") from None
     return view, 201 if new else 200
 
 
@@ -113,7 +117,7 @@ def list_after_sales():
         return {"items": [after_sales.case_view(c) for c in cases]}
 
 
-@bp.get("/after-sales/<int:case_id>")
+@bp.get("/after-sales/<int(min=1, max=2147483647):case_id>")
 def get_after_sale(case_id: int):
     with runtime.db.session() as session:
         case = after_sales.find_case(session, case_id)
@@ -122,7 +126,7 @@ def get_after_sale(case_id: int):
         return after_sales.case_view(case)
 
 
-@bp.post("/after-sales/<int:case_id>/agree")
+@bp.post("/after-sales/<int(min=1, max=2147483647):case_id>/agree")
 def agree_after_sale(case_id: int):
     body = load_body(AfterSaleAgreement)
     with runtime.unit_of_work(f"after-sale-{case_id}") as uow:
@@ -133,7 +137,7 @@ def agree_after_sale(case_id: int):
     return view
 
 
-@bp.post("/after-sales/<int:case_id>/reply")
+@bp.post("/after-sales/<int(min=1, max=2147483647):case_id>/reply")
 def answer_after_sale(case_id: int):
     body = load_body(AfterSaleAnswer)
     with runtime.unit_of_work(f"after-sale-{case_id}") as uow:
@@ -141,7 +145,7 @@ def answer_after_sale(case_id: int):
     return view
 
 
-@bp.post("/after-sales/<int:case_id>/received")
+@bp.post("/after-sales/<int(min=1, max=2147483647):case_id>/received")
 def after_sale_received(case_id: int):
     body = load_body(AfterSaleReceipt)
     with runtime.unit_of_work(f"after-sale-{case_id}") as uow:

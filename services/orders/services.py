@@ -546,7 +546,9 @@ def payment_captured(uow: UnitOfWork, event: dict[str, Any], settings: Settings)
         _refund_when_parcels_are_settled(uow, order, settings)
         return
     order.payment_deadline_at = None
-    if order.payment_status == "captured":
+    if order.payment_status in ("captured", "refunded"):
+        # A repeat, or a stale copy (a replayed dead letter) for an order whose money after-sales has given
+        # back: never a second start of packing for an order long delivered.
         return
     order.payment_status = "captured"
     order.status = "paid"

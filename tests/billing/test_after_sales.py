@@ -120,3 +120,10 @@ def test_lines_that_do_not_add_up_are_dead_lettered_and_change_nothing(billing, 
 
 def test_an_order_that_was_never_paid_has_nothing_to_refund(billing, client, clock):
     assert deliver(billing, "billing.refund_after_sale", refund(order="M404")) == "dead_lettered"
+
+
+def test_cash_on_delivery_never_collected_is_never_refunded(billing, client, clock):
+    pay(billing, "M1", LIPSTICK, method="cod")
+    assert deliver(billing, "billing.refund_after_sale", refund(delivered_at=None)) == "dead_lettered"
+    assert balance(client) == "0.00"
+    assert client.get("/internal/payments/M1").json["status"] == "cod"

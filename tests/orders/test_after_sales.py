@@ -88,20 +88,56 @@ def test_a_refund_of_everything_leaves_the_order_refunded(orders, client):
     assert order_view(client)["payment"]["status"] == "refunded"
 
 
-def test_a_partial_refund_is_spread_over_the_goods_to_the_cent(orders, client):
-    place(orders, LIPSTICK, TV, address=GUILIN)
+#: Three more of the cosmetics counter's goods, priced so that shares of a partial refund round.
+COUNTER = [
+    LIPSTICK | {"sku": sku, "name": sku, "quantity": 1, "unit_price_cents": price}
+    for sku, price in (("KOHL-01", 333), ("KOHL-02", 333), ("KOHL-03", 333), ("SWAB-01", 1))
+]
+
+
+def test_a_partial_refund_is_spread_over_the_goods_to_the_cent_none_above_its_price(orders, client):
+    place(orders, *COUNTER)
     reserve_all(orders, client)
-    reply(orders, "payment.captured", method="balance", amount_cents=332400)
-    for unit, fid in fulfilment_ids(client).items():
-        packed = {"slip_no": f"XS-{fid}", "packed_at": "2026-11-24T10:00:00+08:00", "unit": unit}
-        reply(orders, "parcel.packed", fulfilment_id=fid, **packed)
-        progress = {"fulfilment_id": fid, "waybill": f"SF{fid}", "at": signed()}
-        reply(orders, "shipment.shipped", detail="picked up", **progress)
-        reply(orders, "shipment.delivered", detail="signed", **progress)
-    case = open_case(client, kind="refund", lines=[{"sku": "LIPSTICK-RED-01", "quantity": 2}]).json
-    act(client, case["id"], "agree", resolution="refund", refund_cents=1001)
+    reply(orders, "payment.captured", method="balance", amount_cents=1000)
+    deliver_the_parcel(orders, signed())
+    lines = [{"sku": line["sku"], "quantity": 1} for line in COUNTER]
+    case = open_case(client, kind="refund", lines=lines).json
+    assert case["claimed"] == "10.00"
+    act(client, case["id"], "agree", resolution="refund", refund_cents=999)
     [refund] = payloads(orders, "billing.refund_after_sale")
-    assert refund["amount_cents"] == 1001 == sum(line["amount_cents"] for line in refund["lines"])
+    shares = {line["sku"]: line["amount_cents"] for line in refund["lines"]}
+    assert sum(shares.values()) == refund["amount_cents"] == 999
+    assert all(shares[line["sku"]] <= line["unit_price_cents"] for line in COUNTER), shares
+
+
+def test_a_stale_payment_captured_after_everything_was_refunded_does_not_start_packing_again(orders, client):
+    delivered(orders, client)
+    case = open_case(client, kind="refund", lines=[{"sku": "LIPSTICK-RED-01", "quantity": 2}]).json
+    act(client, case["id"], "agree", resolution="refund")
+    reply(orders, "after_sale.refunded", case=case["id"], amount_cents=2500)
+    packing_asked = len(payloads(orders, "stores.pack_parcel"))
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)  # a replayed dead letter, say
+    view = order_view(client)
+    assert view["status"] == "delivered" and view["payment"]["status"] == "refunded"
+    assert len(payloads(orders, "stores.pack_parcel")) == packing_asked
+
+
+def test_cash_on_delivery_lost_on_the_way_was_never_paid_so_nothing_is_refunded(orders, client):
+    place(orders, method="cod")
+    reserve_all(orders, client)
+    reply(orders, "payment.pending", method="cod")
+    assert client.post(f"/internal/orders/{NUMBER}/check").status_code == 200
+    [pack] = payloads(orders, "stores.pack_parcel")
+    fid = pack["fulfilment_id"]
+    reply(orders, "parcel.packed", fulfilment_id=fid, slip_no="XS-1", packed_at=signed(), unit="DS-COSMETICS")
+    reply(orders, "shipment.shipped", fulfilment_id=fid, waybill="SF1", at=signed(), detail="picked up")
+    refused = open_case(client, kind="refund", problem="lost")
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "nothing_paid"
+
+
+def test_a_case_id_no_database_holds_is_404_not_a_server_error(orders, client):
+    assert client.get("/internal/after-sales/99999999999999999999").status_code == 404
+    assert act(client, 99999999999999999999, "reply", reply="?").status_code == 404
 
 
 def test_goods_of_two_units_need_two_cases(orders, client):
