@@ -599,6 +599,39 @@ def after_sale_received(case_id: int):
     return _public_case(case)
 
 
+#: Who follows loss claims on couriers: customer service files them, finance sees the money come in.
+CLAIM_HANDLERS = ("customer_service", "finance", "admin", "superadmin")
+
+
+@staff.get("/claims")
+@requires(*CLAIM_HANDLERS)
+def list_claims():
+    """Claims on couriers for parcels lost or damaged in transit (`?status=open|paid|rejected|not_insured`),
+    newest first. Each is opened when an after-sales case refunds such a parcel."""
+    return inner().claims(load_query(schemas.ClaimQuery))
+
+
+@staff.post("/claims/<id:claim_id>/settle")
+@requires(*CLAIM_HANDLERS)
+def settle_claim(claim_id: int):
+    """The courier paid `{"paid": "50.00"}` (at most what was claimed): credited to the unit in that
+    month's statement."""
+    body = load_json(schemas.ClaimSettlement)
+    claim = inner().settle_claim(claim_id, body["paid"], g.me.username)
+    audit("claim.settle", f"claim:{claim_id}", {"paid": claim["paid"]})
+    return claim
+
+
+@staff.post("/claims/<id:claim_id>/reject")
+@requires(*CLAIM_HANDLERS)
+def reject_claim(claim_id: int):
+    """The courier refused the claim `{"note"}`: the unit bears the loss."""
+    body = load_json(schemas.ClaimRejection)
+    claim = inner().reject_claim(claim_id, body["note"], g.me.username)
+    audit("claim.reject", f"claim:{claim_id}", {"note": body["note"]})
+    return claim
+
+
 # --- staff ---------------------------------------------------------------------------------------
 
 
@@ -706,7 +739,7 @@ def run_statements():
 @requires(*FINANCE)
 def statements():
     """A month's statements per unit: `?month=2026-10` -> `{"month", "items": [{"unit", "month", "orders",
-    "gross", "refunds", "logistics_cost", "insurance", "net_payable"}]}` (empty until the month is run)."""
+    "gross", "refunds", "logistics_cost", "insurance", "claims", "net_payable"}]}` (empty until the month is run)."""
     query = load_query(schemas.MonthQuery)
     return inner().statements(query["month"])
 

@@ -186,6 +186,15 @@ class InnerServices:
 
     # --- logistics -------------------------------------------------------------------------------
 
+    def claims(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self.logistics.get("/internal/claims", params=params)
+
+    def settle_claim(self, claim_id: int, paid_cents: int, by: str) -> dict[str, Any]:
+        return self.logistics.post(f"/internal/claims/{claim_id}/settle", json={"paid_cents": paid_cents, "by": by})
+
+    def reject_claim(self, claim_id: int, note: str, by: str) -> dict[str, Any]:
+        return self.logistics.post(f"/internal/claims/{claim_id}/reject", json={"note": note, "by": by})
+
     def close_batch(self, closed_by: str) -> dict[str, Any]:
         return self.logistics.post("/internal/batches/close", json={"closed_by": closed_by})
 

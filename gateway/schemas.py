@@ -498,6 +498,48 @@ class AfterSaleReceived(Schema):
     restock = fields.Boolean(required=True)
 
 
+CLAIM_STATUSES = ("open", "paid", "rejected", "not_insured")
+
+
+class ClaimOut(Schema):
+    """A claim on the courier for a parcel lost or damaged in transit (one per after-sales case)."""
+
+    id = fields.Integer()
+    case = fields.Integer()
+    order = fields.String()
+    unit = fields.String()
+    waybill = fields.String(allow_none=True)
+    carrier = fields.String(allow_none=True)
+    problem = fields.String(validate=validate.OneOf(["lost", "damaged"]))
+    declared_value = fields.String(metadata={"example": "3299.00"})
+    premium = fields.String(metadata={"example": "9.90"})
+    refunded = fields.String()
+    claimed = fields.String()
+    status = fields.String(validate=validate.OneOf(CLAIM_STATUSES))
+    paid = fields.String()
+    note = fields.String(allow_none=True)
+    settled_by = fields.String(allow_none=True)
+    created_at = fields.String()
+    settled_at = fields.String(allow_none=True)
+
+
+class ClaimList(Schema):
+    items = fields.List(fields.Nested(ClaimOut))
+
+
+class ClaimQuery(Query):
+    status = fields.String(validate=validate.OneOf(CLAIM_STATUSES))
+
+
+class ClaimSettlement(Schema):
+    #: What the courier paid: more than nothing, at most what was claimed.
+    paid = Amount(required=True, validate=validate.Range(min=1, max=MAX_CENTS))
+
+
+class ClaimRejection(Schema):
+    note = _text(500, required=True, metadata={"example": "The courier says the parcel was packed too thinly."})
+
+
 # --- addresses and the cart ----------------------------------------------------------------------
 
 
@@ -646,6 +688,8 @@ class StatementOut(Schema):
     refunds = fields.String(metadata={"example": "25.00"})
     logistics_cost = fields.String(metadata={"example": "36.00"})
     insurance = fields.String(metadata={"example": "9.00"})
+    #: What couriers paid that month on loss claims for the unit's parcels, credited back.
+    claims = fields.String(metadata={"example": "0.00"})
     net_payable = fields.String(metadata={"example": "1180.00"})
     parcels = fields.Integer()
     built_at = fields.String(metadata={"format": "date-time"})

@@ -174,6 +174,19 @@ class RefundAfterSale(Payload):
     delivered_at = fields.AwareDateTime(required=True, allow_none=True, format="iso")
 
 
+class ClaimLoss(Payload):
+    """A courier parcel lost or damaged in transit, refunded to the customer: claim it from the courier
+    under the insurance its premium paid for."""
+
+    order = _order()
+    fulfilment_id = fields.Integer(required=True, strict=True)
+    case = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    unit = _unit()
+    #: What the customer was refunded: the claim asks for that, at most the parcel's declared value.
+    amount_cents = _cents()
+    problem = fields.String(required=True, validate=validate.OneOf(["lost", "damaged"]))
+
+
 class RestockReturn(Payload):
     order = _order()
     case = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
@@ -273,6 +286,14 @@ class StockReturned(Payload):
     unit = _unit()
 
 
+class LossClaimed(Payload):
+    order = _order()
+    case = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    claim = fields.Integer(required=True, strict=True)
+    #: What the claim asks of the courier (0: the parcel was not insured, so nothing can be claimed).
+    claimed_cents = _cents()
+
+
 class AfterSaleRefunded(Payload):
     order = _order()
     case = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
@@ -365,6 +386,13 @@ CATALOGUE: dict[str, MessageType] = {
             "pays back what an after-sales case agreed, once per case",
         ),
         _m(
+            "logistics.claim_loss",
+            ClaimLoss,
+            "orders",
+            ("logistics",),
+            "claims a refunded loss in transit from the courier, once per case",
+        ),
+        _m(
             "stores.restock_return",
             RestockReturn,
             "orders",
@@ -410,6 +438,13 @@ CATALOGUE: dict[str, MessageType] = {
         _m("shipment.failed", ShipmentProgress, "logistics", ("orders",), "delivery problem in the timeline"),
         _m("shipment.tracked", ShipmentProgress, "logistics", ("orders",), "a tracking event in the timeline"),
         _m("shipment.cancelled", ShipmentCancelled, "logistics", ("orders",), "delivery withdrawn"),
+        _m(
+            "loss.claimed",
+            LossClaimed,
+            "logistics",
+            ("orders",),
+            "the loss is claimed from the courier (or not insured)",
+        ),
         _m("stock.returned", StockReturned, "stores", ("orders",), "an after-sales return is back in stock"),
         _m(
             "after_sale.refunded",

@@ -84,7 +84,7 @@ def run_statements():
 @bp.get("/statements")
 def statements():
     """`?month=2026-10` -> `{"month", "items": [{"unit", "month", "orders", "gross", "refunds", "logistics_cost",
-    "insurance", "net_payable", "parcels", "built_at"}]}` (empty until the month is run)."""
+    "insurance", "claims", "net_payable", "parcels", "built_at"}]}` (empty until the month is run)."""
     query = load_body(MonthQuery, request.args.to_dict())
     with runtime.db.session() as session:
         return {"month": query["month"], "items": services.statements_of(session, query["month"])}

@@ -133,6 +133,8 @@ class Statement(Base):
     parcels: Mapped[int] = mapped_column(Integer)
     logistics_cost_cents: Mapped[int] = mapped_column(BigInteger)
     insurance_cents: Mapped[int] = mapped_column(BigInteger)
+    #: What couriers paid that month on loss claims for the unit's parcels (credited back to it).
+    claims_cents: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     net_payable_cents: Mapped[int] = mapped_column(BigInteger)
     built_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

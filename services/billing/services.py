@@ -483,7 +483,8 @@ def build_statements(
     A sale counts in the month its payment was captured (cash on delivery: collected), a refund in the
     month it was paid out: the dates of their ledger entries, in the mall's time zone. `costs` are
     logistics' fees and premiums of the parcels booked that month (see CostsLookup). A unit with costs
-    and no sales still gets a statement. net_payable = gross - refunds - logistics_cost - insurance.
+    and no sales still gets a statement. net_payable = gross - refunds - logistics_cost - insurance + claims
+    (what couriers paid that month on loss claims for the unit's parcels).
     """
     if session.bind.dialect.name == "postgresql":
         year, number = (int(part) for part in month.split("-"))
@@ -504,6 +505,7 @@ def build_statements(
         refunded = -refunds.get(unit, (0, 0))[1]  # refund entries are negative: the statement shows them positive
         cost = charged.get(unit, {})
         logistics_cost, insurance = cost.get("logistics_cost_cents", 0), cost.get("insurance_cents", 0)
+        claims = cost.get("claims_cents", 0)
         statement = Statement(
             unit=unit,
             month=month,
@@ -513,7 +515,8 @@ def build_statements(
             parcels=cost.get("parcels", 0),
             logistics_cost_cents=logistics_cost,
             insurance_cents=insurance,
-            net_payable_cents=gross - refunded - logistics_cost - insurance,
+            claims_cents=claims,
+            net_payable_cents=gross - refunded - logistics_cost - insurance + claims,
             built_at=built_at,
         )
         session.add(statement)
@@ -574,6 +577,7 @@ def statement_view(s: Statement) -> dict[str, Any]:
         "refunds": format_cents(s.refunds_cents),
         "logistics_cost": format_cents(s.logistics_cost_cents),
         "insurance": format_cents(s.insurance_cents),
+        "claims": format_cents(s.claims_cents),
         "net_payable": format_cents(s.net_payable_cents),
         "parcels": s.parcels,
         "built_at": s.built_at.isoformat(),

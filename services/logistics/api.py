@@ -6,7 +6,17 @@ from shared.web import load_body
 
 from . import services
 from .config import runtime
-from .schemas import CloseBatch, CostsQuery, Delivered, DeliveryQuery, PickUp, TrackingReport
+from .schemas import (
+    ClaimQuery,
+    ClaimRejected,
+    ClaimSettled,
+    CloseBatch,
+    CostsQuery,
+    Delivered,
+    DeliveryQuery,
+    PickUp,
+    TrackingReport,
+)
 
 bp = Blueprint("logistics", __name__, url_prefix="/internal")
 
@@ -86,3 +96,27 @@ def costs():
     with runtime.db.session() as session:
         items = services.costs(session, query["month"], runtime.settings.timezone)
     return {"month": query["month"], "items": items}
+
+
+@bp.get("/claims")
+def list_claims():
+    """`?status=open` -> `{"items": [claim]}` newest first: loss claims on couriers."""
+    query = load_body(ClaimQuery, request.args.to_dict())
+    with runtime.db.session() as session:
+        return {"items": [services.claim_view(c) for c in services.list_claims(session, query["status"])]}
+
+
+@bp.post("/claims/<int(min=1, max=2147483647):claim_id>/settle")
+def settle_claim(claim_id: int):
+    """`{"paid_cents": 5000, "by": "..."}`: what the courier paid -> the claim; 409 unless open; 422 above the claim."""
+    body = load_body(ClaimSettled)
+    with runtime.db.session() as session, session.begin():
+        return services.claim_view(services.settle_claim(session, claim_id, body["paid_cents"], body["by"]))
+
+
+@bp.post("/claims/<int(min=1, max=2147483647):claim_id>/reject")
+def reject_claim(claim_id: int):
+    """`{"note": "...", "by": "..."}`: the courier refused -> the claim; 409 unless open."""
+    body = load_body(ClaimRejected)
+    with runtime.db.session() as session, session.begin():
+        return services.claim_view(services.reject_claim(session, claim_id, body["note"], body["by"]))

@@ -101,3 +101,34 @@ class TrackingEvent(Base):
     detail: Mapped[str] = mapped_column(String(500))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LossClaim(Base):
+    """A claim on the courier for a parcel lost or damaged in transit, under the insurance its premium paid
+    for (DOMAIN.md: 3‰ to 5‰ of the declared value): one per after-sales case (orders' id) that refunded
+    the customer. Customer service or finance records what the courier paid, or that it refused; what it
+    paid goes back to the unit in the month it was paid (`services.costs`)."""
+
+    __tablename__ = "loss_claims"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(Integer, unique=True)
+    order: Mapped[str] = mapped_column(String(32), index=True)
+    fulfilment_id: Mapped[int] = mapped_column(Integer)
+    unit: Mapped[str] = mapped_column(String(32))
+    waybill: Mapped[str | None] = mapped_column(String(64))
+    carrier: Mapped[str | None] = mapped_column(String(32))
+    problem: Mapped[str] = mapped_column(String(16))  # lost | damaged
+    declared_value_cents: Mapped[int] = mapped_column(BigInteger)
+    premium_cents: Mapped[int] = mapped_column(BigInteger)
+    #: What the customer was refunded; the claim asks for that, at most the declared value.
+    refunded_cents: Mapped[int] = mapped_column(BigInteger)
+    claimed_cents: Mapped[int] = mapped_column(BigInteger)
+    #: open, paid, rejected, or not_insured (a local parcel, or one booked without a premium).
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    paid_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    note: Mapped[str | None] = mapped_column(String(500))
+    settled_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: When the courier paid (or refused): the month a paid claim is credited to the unit in.
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)

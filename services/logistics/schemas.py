@@ -44,3 +44,17 @@ class TrackingReport(Schema):
     source = fields.String(required=True, validate=validate.Length(min=1, max=32))
     waybill = fields.String(required=True, validate=validate.Length(min=1, max=64))
     events = fields.List(fields.Nested(TrackingEventIn), required=True, validate=validate.Length(min=1, max=500))
+
+
+class ClaimQuery(Schema):
+    status = fields.String(load_default=None, validate=validate.OneOf(["open", "paid", "rejected", "not_insured"]))
+
+
+class ClaimSettled(Schema):
+    paid_cents = fields.Integer(required=True, strict=True)
+    by = fields.String(required=True, validate=_who)
+
+
+class ClaimRejected(Schema):
+    note = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    by = fields.String(required=True, validate=_who)

@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from shared.calendar import month_bounds
 from shared.db import direct
-from shared.messaging import UnitOfWork, now
+from shared.messaging import PermanentError, UnitOfWork, now
 from shared.money import format_cents, rate_of
 from shared.web import ApiError, not_found
 
 from .couriers import CourierAdapter
-from .models import BEFORE_HAND_OVER, Batch, Shipment, TrackingEvent, WithdrawnBeforeBooking
+from .models import BEFORE_HAND_OVER, Batch, LossClaim, Shipment, TrackingEvent, WithdrawnBeforeBooking
 
 log = logging.getLogger("mall.logistics")
 
@@ -523,14 +523,121 @@ def shipments_of(session: Session, order: str) -> list[dict[str, Any]]:
     ]
 
 
+# --- loss claims on the courier -----------------------------------------------------------------------
+
+
+def claim_loss(uow: UnitOfWork, command: dict[str, Any]) -> None:
+    """Open the claim on the courier for a parcel refunded to the customer as lost or damaged in transit,
+    once per after-sales case (a re-sent command gets the same answer). It asks for what the customer was
+    refunded, at most the declared value the premium was paid on; a parcel without a premium (the mall's
+    own couriers) is recorded as not insured, with nothing to claim."""
+    session = uow.session
+    claim = session.scalar(select(LossClaim).where(LossClaim.case_id == command["case"]))
+    if claim is None:
+        shipment = session.scalar(select(Shipment).where(Shipment.fulfilment_id == command["fulfilment_id"]))
+        if shipment is None or shipment.order != command["order"]:
+            raise PermanentError(f"no shipment of order {command['order']} for fulfilment {command['fulfilment_id']}")
+        insured = shipment.delivery == "courier" and shipment.insurance_cents > 0
+        claim = LossClaim(
+            case_id=command["case"],
+            order=shipment.order,
+            fulfilment_id=shipment.fulfilment_id,
+            unit=shipment.unit,
+            waybill=shipment.waybill,
+            carrier=shipment.carrier,
+            problem=command["problem"],
+            declared_value_cents=shipment.declared_value_cents,
+            premium_cents=shipment.insurance_cents,
+            refunded_cents=command["amount_cents"],
+            claimed_cents=min(command["amount_cents"], shipment.declared_value_cents) if insured else 0,
+            status="open" if insured else "not_insured",
+            paid_cents=0,
+            created_at=now(),
+        )
+        # (A copy racing this one on another worker fails on the case's key at commit and is retried.)
+        session.add(claim)
+        session.flush()
+    uow.send(
+        "loss.claimed",
+        {"order": claim.order, "case": claim.case_id, "claim": claim.id, "claimed_cents": claim.claimed_cents},
+    )
+
+
+def _claim(session: Session, claim_id: int) -> LossClaim:
+    claim = session.get(LossClaim, claim_id, with_for_update=True)
+    if claim is None:
+        raise not_found(f"Claim {claim_id}")
+    return claim
+
+
+def settle_claim(session: Session, claim_id: int, paid_cents: int, by: str) -> LossClaim:
+    """The courier paid `paid_cents` on the claim (at most what was claimed); the same again changes nothing."""
+    claim = _claim(session, claim_id)
+    if claim.status == "paid" and claim.paid_cents == paid_cents:
+        return claim
+    if claim.status != "open":
+        raise ApiError(409, "claim_not_open", f"Claim {claim_id} is {claim.status}.")
+    if not 1 <= paid_cents <= claim.claimed_cents:
+        raise ApiError(
+            422,
+            "validation_error",
+            "The courier pays more than nothing and at most what was claimed.",
+            {"paid": [f"at most {format_cents(claim.claimed_cents)}"]},
+        )
+    claim.status, claim.paid_cents, claim.settled_at, claim.settled_by = "paid", paid_cents, now(), by
+    return claim
+
+
+def reject_claim(session: Session, claim_id: int, note: str, by: str) -> LossClaim:
+    """The courier refused the claim; the same again changes nothing."""
+    claim = _claim(session, claim_id)
+    if claim.status == "rejected" and claim.note == note:
+        return claim
+    if claim.status != "open":
+        raise ApiError(409, "claim_not_open", f"Claim {claim_id} is {claim.status}.")
+    claim.status, claim.note, claim.settled_at, claim.settled_by = "rejected", note, now(), by
+    return claim
+
+
+def list_claims(session: Session, status: str | None, limit: int = 200) -> list[LossClaim]:
+    query = select(LossClaim).order_by(LossClaim.id.desc()).limit(limit)
+    if status:
+        query = query.where(LossClaim.status == status)
+    return list(session.scalars(query))
+
+
+def claim_view(claim: LossClaim) -> dict[str, Any]:
+    return {
+        "id": claim.id,
+        "case": claim.case_id,
+        "order": claim.order,
+        "unit": claim.unit,
+        "waybill": claim.waybill,
+        "carrier": claim.carrier,
+        "problem": claim.problem,
+        "declared_value": format_cents(claim.declared_value_cents),
+        "premium": format_cents(claim.premium_cents),
+        "refunded": format_cents(claim.refunded_cents),
+        "claimed": format_cents(claim.claimed_cents),
+        "status": claim.status,
+        "paid": format_cents(claim.paid_cents),
+        "note": claim.note,
+        "settled_by": claim.settled_by,
+        "created_at": _iso(claim.created_at),
+        "settled_at": _iso(claim.settled_at),
+    }
+
+
 # --- what deliveries cost ---------------------------------------------------------------------------
 
 
 def costs(session: Session, month: str, timezone: str) -> list[dict[str, Any]]:
-    """Per unit, the parcels booked in `month` (the mall's time zone), their delivery fees and premiums.
+    """Per unit, the parcels booked in `month` (the mall's time zone), their delivery fees and premiums, and
+    what couriers paid on loss claims that month.
 
-    Finance charges these to the unit in its monthly statement. A shipment counts in the month it was
-    booked; one withdrawn before hand-over (cancelled) costs nothing and is left out.
+    Finance charges the fees and premiums to the unit in its monthly statement and credits the claims. A
+    shipment counts in the month it was booked; one withdrawn before hand-over (cancelled) costs nothing and
+    is left out; a claim counts in the month the courier paid it.
     """
     start, end = month_bounds(month, timezone)
     rows = session.execute(
@@ -544,12 +651,25 @@ def costs(session: Session, month: str, timezone: str) -> list[dict[str, Any]]:
         .group_by(Shipment.unit)
         .order_by(Shipment.unit)
     ).all()
-    return [
-        {
+    paid = dict(
+        session.execute(
+            select(LossClaim.unit, func.sum(LossClaim.paid_cents))
+            .where(LossClaim.status == "paid", LossClaim.settled_at >= start, LossClaim.settled_at < end)
+            .group_by(LossClaim.unit)
+        ).all()
+    )
+    units = {
+        row.unit: {
             "unit": row.unit,
             "parcels": row.parcels,
             "logistics_cost_cents": int(row.fees),
             "insurance_cents": int(row.insurance),
+            "claims_cents": 0,
         }
         for row in rows
-    ]
+    }
+    for unit, amount in paid.items():
+        units.setdefault(
+            unit, {"unit": unit, "parcels": 0, "logistics_cost_cents": 0, "insurance_cents": 0, "claims_cents": 0}
+        )["claims_cents"] = int(amount)
+    return [units[unit] for unit in sorted(units)]

@@ -27,6 +27,11 @@ def cancel_delivery(uow, payload):
     services.cancel_delivery(uow, payload, courier=courier)
 
 
+@runtime.handles("logistics.claim_loss")
+def claim_loss(uow, payload):
+    services.claim_loss(uow, payload)
+
+
 @runtime.periodic("logistics.close_batch")
 def close_batch():
     """Beat calls this at each cut-off in `settings.batch_cutoffs` (two delivery batches a day)."""

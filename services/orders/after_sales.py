@@ -326,6 +326,43 @@ def goods_received(uow: UnitOfWork, case_id: int, restock: bool, by: str, settin
     return case
 
 
+#: Problems that happened on the courier's watch: the courier's insurance answers for them.
+IN_TRANSIT = ("lost", "damaged")
+
+
+def _fulfilment_of(order, case: AfterSale):
+    """The case's parcel: its unit's fulfilment of the order (one per unit); None for a complaint."""
+    return next((f for f in order.fulfilments if f.unit == case.unit), None)
+
+
+def _lost(uow: UnitOfWork, order, f) -> None:
+    """A parcel refunded as lost is lost: the order goes on as if its other parcels were all it had."""
+    f.status = services.LOST
+    services._done_waiting(f)
+    services._note(order, f"parcel from {f.unit} lost in transit")
+    if any(x.status not in (services.DELIVERED, services.LOST) for x in order.fulfilments):
+        return
+    if any(x.status == services.DELIVERED for x in order.fulfilments):
+        order.status = "delivered"  # (receipt is confirmed automatically days after the last signing)
+    else:
+        services._complete(uow, order, "every parcel was lost in transit and refunded: completed")
+
+
+def _send_claim(uow: UnitOfWork, case: AfterSale, f, amount: int, settings: Settings) -> None:
+    uow.send(
+        "logistics.claim_loss",
+        {
+            "order": case.order_number,
+            "fulfilment_id": f.id,
+            "case": case.id,
+            "unit": case.unit,
+            "amount_cents": amount,
+            "problem": case.problem,
+        },
+    )
+    case.claim_deadline_at = now() + timedelta(seconds=settings.reply_deadline_seconds)
+
+
 # --- replies ----------------------------------------------------------------------------------------
 
 
@@ -337,7 +374,7 @@ def _replied_case(uow: UnitOfWork, event: dict[str, Any]) -> AfterSale | None:
     return case
 
 
-def refunded(uow: UnitOfWork, event: dict[str, Any]) -> None:
+def refunded(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None:
     """Billing paid the case's refund: the case is done, and the order shows what it has had back."""
     case = _replied_case(uow, event)
     if case is None or case.status != "refunding":
@@ -351,6 +388,14 @@ def refunded(uow: UnitOfWork, event: dict[str, Any]) -> None:
     if order.payment_status == "captured" and order.refunded_cents >= order.total_cents:
         order.payment_status = "refunded"
     services._note(order, f"after-sales #{case.id} refunded {format_cents(amount)}")
+    f = _fulfilment_of(order, case)
+    if f is None:
+        return
+    if case.problem == "lost" and f.status == services.SHIPPING:
+        _lost(uow, order, f)
+    if case.problem in IN_TRANSIT and f.delivery == "courier" and amount:
+        # DOMAIN.md: a loss in transit is claimed under the insurance agreed with the courier.
+        _send_claim(uow, case, f, amount, settings)
 
 
 def stock_returned(uow: UnitOfWork, event: dict[str, Any]) -> None:
@@ -363,6 +408,20 @@ def stock_returned(uow: UnitOfWork, event: dict[str, Any]) -> None:
     services._note(order, f"after-sales #{case.id}: returned goods back in stock at {case.unit}")
 
 
+def loss_claimed(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    """Logistics has claimed the loss from the courier (or found the parcel was not insured)."""
+    case = _replied_case(uow, event)
+    if case is None or case.claim_id is not None:
+        return
+    order = services._lock(uow, event["order"])
+    case.claim_id, case.claim_deadline_at, case.claim_attempts = event["claim"], None, 0
+    if event["claimed_cents"]:
+        what = f"claimed from the courier under the insurance: {format_cents(event['claimed_cents'])}"
+    else:
+        what = "not insured: nothing to claim from the courier"
+    services._note(order, f"after-sales #{case.id}: loss {what} (claim #{event['claim']})")
+
+
 # --- deadlines ----------------------------------------------------------------------------------------
 
 
@@ -372,7 +431,11 @@ def sweep(uow: UnitOfWork, settings: Settings, at: datetime, limit: int) -> int:
     resent = 0
     overdue = session.execute(
         select(AfterSale.id, AfterSale.order_number)
-        .where((AfterSale.deadline_at < at) | ((AfterSale.restock_deadline_at < at) & AfterSale.restocked_at.is_(None)))
+        .where(
+            (AfterSale.deadline_at < at)
+            | ((AfterSale.restock_deadline_at < at) & AfterSale.restocked_at.is_(None))
+            | ((AfterSale.claim_deadline_at < at) & AfterSale.claim_id.is_(None))
+        )
         .order_by(AfterSale.id)
         .limit(limit)
     ).all()
@@ -388,6 +451,12 @@ def sweep(uow: UnitOfWork, settings: Settings, at: datetime, limit: int) -> int:
             resent += 1
         elif case.status != "refunding":
             case.deadline_at = None
+        if case.claim_id is None and case.claim_deadline_at is not None and _aware(case.claim_deadline_at) < at:
+            case.claim_attempts += 1
+            _send_claim(uow, case, _fulfilment_of(order, case), case.refund_cents or 0, settings)
+            wait = settings.reply_deadline_seconds * min(2**case.claim_attempts, 16)
+            case.claim_deadline_at = at + timedelta(seconds=wait)
+            resent += 1
         if case.restocked_at is None and case.restock_deadline_at is not None and _aware(case.restock_deadline_at) < at:
             case.restock_attempts += 1
             _send_restock(uow, case, settings)
@@ -449,6 +518,7 @@ def case_view(case: AfterSale) -> dict[str, Any]:
         "restock": case.restock,
         "reply": case.reply,
         "handled_by": case.handled_by,
+        "claim": case.claim_id,
         "created_at": iso(case.created_at),
         "updated_at": iso(case.updated_at),
         "closed_at": iso(case.closed_at),

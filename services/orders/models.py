@@ -161,6 +161,11 @@ class AfterSale(Base):
     restock_deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     restock_attempts: Mapped[int] = mapped_column(Integer, default=0)
     restocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The same for claiming a refunded loss in transit from the courier (logistics.claim_loss), and
+    #: logistics' claim once it answered.
+    claim_deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    claim_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    claim_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -38,6 +38,8 @@ from .models import Fulfilment, Order, OrderLine, StrayHold, TimelineEvent, With
 # Where a fulfilment stands; the order's status is derived from its fulfilments and its payment.
 RESERVING, RESERVED, AWAITING_STOCK, PACKING, PACKED = "reserving", "reserved", "awaiting_stock", "packing", "packed"
 SHIPPING, DELIVERED, RELEASING, CANCELLED = "shipping", "delivered", "releasing", "cancelled"
+#: A parcel refunded to the customer as lost in transit (after-sales); the courier's insurance answers for it.
+LOST = "lost"
 
 CANCELLABLE = {"placed", "awaiting_stock", "awaiting_payment", "awaiting_check", "paid", "packing", "ready_to_ship"}
 #: After this many unanswered tries the timeline tells customer service (the saga keeps trying).
@@ -671,6 +673,10 @@ def shipment_delivered(uow: UnitOfWork, event: dict[str, Any]) -> None:
         _handed_over_after_cancel(uow, order, f, "delivered")
         return
     if f.status == DELIVERED:
+        return
+    if f.status == LOST:  # it turned up after all, after its refund: the order has moved on without it
+        f.status = DELIVERED
+        _note(order, f"parcel from {f.unit} reported lost was delivered after its refund: customer service alerted")
         return
     f.status = DELIVERED
     _done_waiting(f)

@@ -98,7 +98,12 @@ def handle_shipment_cancelled(uow, payload):
 
 @runtime.handles("after_sale.refunded")
 def handle_after_sale_refunded(uow, payload):
-    after_sales.refunded(uow, payload)
+    after_sales.refunded(uow, payload, runtime.settings)
+
+
+@runtime.handles("loss.claimed")
+def handle_loss_claimed(uow, payload):
+    after_sales.loss_claimed(uow, payload)
 
 
 @runtime.handles("stock.returned")

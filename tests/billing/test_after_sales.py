@@ -127,3 +127,23 @@ def test_cash_on_delivery_never_collected_is_never_refunded(billing, client, clo
     assert deliver(billing, "billing.refund_after_sale", refund(delivered_at=None)) == "dead_lettered"
     assert balance(client) == "0.00"
     assert client.get("/internal/payments/M1").json["status"] == "cod"
+
+
+def test_what_a_courier_paid_on_a_loss_claim_is_credited_in_the_units_statement(billing, client, clock):
+    top_up(client)
+    pay(billing, "M1", LIPSTICK)
+    deliver(billing, "billing.refund_after_sale", refund(amount=2500, quantity=0))  # lost: nothing came back
+    costs = {
+        "2026-10": [
+            {
+                "unit": "DS-COSMETICS",
+                "parcels": 1,
+                "logistics_cost_cents": 1200,
+                "insurance_cents": 8,
+                "claims_cents": 2000,
+            }
+        ]
+    }
+    [statement] = run(billing, "2026-10", costs)
+    assert (statement["refunds"], statement["claims"]) == ("25.00", "20.00")
+    assert statement["net_payable"] == "7.92"  # 25.00 - 25.00 - 12.00 - 0.08 + 20.00

@@ -81,6 +81,14 @@ EXAMPLES = {
         "reason": "after-sales #7: the lid was broken",
         "delivered_at": "2026-11-24T09:30:00+00:00",
     },
+    "logistics.claim_loss": {
+        "order": "M1",
+        "fulfilment_id": 1,
+        "case": 7,
+        "unit": "DS-COSMETICS",
+        "amount_cents": 10000,
+        "problem": "lost",
+    },
     "stores.restock_return": {
         "order": "M1",
         "case": 7,
@@ -120,6 +128,7 @@ EXAMPLES = {
     "payment.refunded": {"order": "M1", "amount_cents": 12900},
     "after_sale.refunded": {"order": "M1", "case": 7, "amount_cents": 10000},
     "stock.returned": {"order": "M1", "case": 7, "unit": "DS-COSMETICS"},
+    "loss.claimed": {"order": "M1", "case": 7, "claim": 3, "claimed_cents": 10000},
     "shipment.booked": {
         "order": "M1",
         "fulfilment_id": 1,

@@ -479,3 +479,66 @@ def test_a_faulty_item_is_returned_refunded_and_back_on_sale_and_a_complaint_is_
         "POST", f"/api/staff/after-sales/{complained['id']}/reply", {"reply": "Sorry: we have more staff now."}, service
     )
     assert answered["status"] == "closed" and wallet(mall, token) == "87.50"
+
+
+def test_a_parcel_lost_in_transit_is_refunded_claimed_from_the_courier_and_credited_to_the_unit(mall, sku_prefix):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    unit = mall.unit(f"EL-LOST-{sku_prefix}", kind="warehouse", division="electronics")
+    tv = mall.product(f"TV-LOST-{sku_prefix}", "3299.00", unit, division="electronics", category="Big appliances")
+    mall.stock_in(unit, tv["sku"], 1)
+    token, _ = mall.customer("5000.00")
+    _, placed = mall.place(token, [(tv["sku"], 1)], city="Guilin", lat=25.27, lon=110.29)
+    number = placed["number"]
+    mall.wait_for(number, token, "ready_to_ship")
+    for _ in range(100):
+        waybill = mall.order(number, token)["fulfilments"][0]["waybill"]
+        if waybill:
+            break
+        time.sleep(0.2)
+    kuaidi100_push(mall, waybill, 1, [("2026-11-24 10:00:00", "Picked up in Nanning")])
+    mall.wait_for(number, token, "shipping")
+    assert wallet(mall, token) == "1701.00"
+
+    lost = {
+        "kind": "refund",
+        "problem": "lost",
+        "reason": "Never arrived.",
+        "items": [{"sku": tv["sku"], "quantity": 1}],
+    }
+    status, case = mall.call("POST", f"/api/orders/{number}/after-sales", lost, token)
+    assert status == 201, case
+    service = mall.staff("customer_service")
+    mall.ok("POST", f"/api/staff/after-sales/{case['id']}/agree", {"resolution": "refund"}, service)
+    assert case_settles(mall, number, token, case["id"])["status"] == "refunded"
+    assert wallet(mall, token) == "5000.00"
+    order = mall.wait_for(number, token, "completed")
+    assert order["fulfilments"][0]["status"] == "lost"
+
+    accountant = mall.staff("finance")
+    for _ in range(150):
+        claims = [c for c in mall.ok("GET", "/api/staff/claims", token=accountant)["items"] if c["order"] == number]
+        if claims:
+            break
+        time.sleep(0.2)
+    [claim] = claims
+    assert (claim["status"], claim["claimed"], claim["premium"], claim["waybill"]) == (
+        "open",
+        "3299.00",
+        "9.90",
+        waybill,
+    )
+    mall.ok("POST", f"/api/staff/claims/{claim['id']}/settle", {"paid": "3000.00"}, accountant)
+
+    month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    built = mall.ok("POST", "/api/finance/statements/run", {"month": month}, accountant)
+    [mine] = [s for s in built["items"] if s["unit"] == unit]
+    assert (mine["gross"], mine["refunds"], mine["logistics_cost"], mine["insurance"], mine["claims"]) == (
+        "3299.00",
+        "3299.00",
+        "12.00",
+        "9.90",
+        "3000.00",
+    )
+    assert mine["net_payable"] == "2978.10"  # the unit bears the fee, the premium, and what the courier did not pay

@@ -37,6 +37,8 @@ class FakeInnerServices:
         #: Orders' after-sales cases by id, and the bodies the gateway sent with each action.
         self.cases: dict[int, dict[str, Any]] = {}
         self.case_actions: list[tuple[int, str, dict[str, Any]]] = []
+        #: Logistics' loss claims by id.
+        self.claim_rows: dict[int, dict[str, Any]] = {}
         self.calls: list[str] = []
         self.batches_closed_by: list[str] = []
         self.down: set[str] = set()
@@ -349,6 +351,33 @@ class FakeInnerServices:
         return {"month": month, "items": self.sales.get(month, [])}
 
     # --- logistics -------------------------------------------------------------------------------
+
+    def claims(self, params):
+        self._call("logistics", "claims")
+        rows = self.claim_rows.values()
+        return {"items": [c for c in rows if not params.get("status") or c["status"] == params["status"]]}
+
+    def _open_claim(self, claim_id):
+        claim = self.claim_rows.get(claim_id)
+        if claim is None:
+            raise ApiError(404, "not_found", f"Claim {claim_id} was not found.")
+        if claim["status"] != "open":
+            raise ApiError(409, "claim_not_open", f"Claim {claim_id} is {claim['status']}.")
+        return claim
+
+    def settle_claim(self, claim_id, paid_cents, by):
+        self._call("logistics", "settle_claim")
+        claim = self._open_claim(claim_id)
+        if paid_cents > to_cents(claim["claimed"]):
+            raise ApiError(422, "validation_error", "At most what was claimed.", {"paid": ["too much"]})
+        claim |= {"status": "paid", "paid": format_cents(paid_cents), "settled_by": by}
+        return claim
+
+    def reject_claim(self, claim_id, note, by):
+        self._call("logistics", "reject_claim")
+        claim = self._open_claim(claim_id)
+        claim |= {"status": "rejected", "note": note, "settled_by": by}
+        return claim
 
     def close_batch(self, closed_by):
         self._call("logistics", "close_batch")

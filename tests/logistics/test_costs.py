@@ -63,8 +63,14 @@ def test_the_costs_of_a_month_are_the_fees_and_premiums_of_each_units_parcels_bo
     booked_at(logistics, 4, datetime(2026, 11, 2, 2, 0, tzinfo=UTC))
     october = costs(client, "2026-10")
     assert october == {
-        "EL-WAREHOUSE": {"unit": "EL-WAREHOUSE", "parcels": 2, "logistics_cost_cents": 2400, "insurance_cents": 930},
-        "DS-TEA": {"unit": "DS-TEA", "parcels": 1, "logistics_cost_cents": 0, "insurance_cents": 0},
+        "EL-WAREHOUSE": {
+            "unit": "EL-WAREHOUSE",
+            "parcels": 2,
+            "logistics_cost_cents": 2400,
+            "insurance_cents": 930,
+            "claims_cents": 0,
+        },
+        "DS-TEA": {"unit": "DS-TEA", "parcels": 1, "logistics_cost_cents": 0, "insurance_cents": 0, "claims_cents": 0},
     }
     assert costs(client, "2026-11")["EL-WAREHOUSE"]["parcels"] == 1
 

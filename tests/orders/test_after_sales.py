@@ -290,3 +290,90 @@ def test_a_reply_for_a_case_orders_does_not_have_changes_nothing(orders, client)
     delivered(orders, client)
     assert deliver(orders, "after_sale.refunded", {"order": NUMBER, "case": 404, "amount_cents": 1}) == "handled"
     assert order_view(client)["payment"]["refunded"] == "0.00"
+
+
+def shipped_by_courier(orders, client, *lines):
+    """An order to Guilin (out of town: courier parcels), paid, every parcel packed and handed to the courier."""
+    place(orders, *(lines or [LIPSTICK]), address=GUILIN)
+    reserve_all(orders, client)
+    total = sum(line["quantity"] * line["unit_price_cents"] for line in (lines or [LIPSTICK]))
+    reply(orders, "payment.captured", method="balance", amount_cents=total)
+    ids = fulfilment_ids(client)
+    for unit, fid in ids.items():
+        reply(orders, "parcel.packed", fulfilment_id=fid, slip_no=f"XS-{fid}", packed_at=signed(), unit=unit)
+        reply(orders, "shipment.booked", fulfilment_id=fid, delivery="courier", waybill=f"SF{fid}", carrier="sf")
+        reply(orders, "shipment.shipped", fulfilment_id=fid, waybill=f"SF{fid}", at=signed(), detail="picked up")
+    return ids
+
+
+def refund_lost(orders, client, sku="LIPSTICK-RED-01", quantity=2, amount=2500):
+    case = open_case(client, kind="refund", problem="lost", lines=[{"sku": sku, "quantity": quantity}]).json
+    act(client, case["id"], "agree", resolution="refund")
+    reply(orders, "after_sale.refunded", case=case["id"], amount_cents=amount)
+    return case
+
+
+def test_a_lost_courier_parcel_refunded_is_lost_its_order_completes_and_the_courier_is_claimed(orders, client):
+    ids = shipped_by_courier(orders, client)
+    case = refund_lost(orders, client)
+    view = order_view(client)
+    assert view["fulfilments"][0]["status"] == "lost" and view["status"] == "completed"
+    [claim] = payloads(orders, "logistics.claim_loss")
+    assert claim == {
+        "order": NUMBER,
+        "fulfilment_id": ids["DS-COSMETICS"],
+        "case": case["id"],
+        "unit": "DS-COSMETICS",
+        "amount_cents": 2500,
+        "problem": "lost",
+    }
+    reply(orders, "loss.claimed", case=case["id"], claim=3, claimed_cents=2500)
+    reply(orders, "loss.claimed", case=case["id"], claim=3, claimed_cents=2500)
+    events = [e["event"] for e in order_view(client)["timeline"]]
+    noted = f"after-sales #{case['id']}: loss claimed from the courier under the insurance: 25.00 (claim #3)"
+    assert events.count(noted) == 1
+    assert client.get(f"/internal/after-sales/{case['id']}").json["claim"] == 3
+
+
+def test_one_parcel_lost_of_two_leaves_the_order_delivered_by_the_other(orders, client):
+    ids = shipped_by_courier(orders, client, LIPSTICK, TV)
+    progress = {"fulfilment_id": ids["EL-WAREHOUSE"], "waybill": "SF", "at": signed(), "detail": "signed"}
+    reply(orders, "shipment.delivered", **progress)
+    assert order_view(client)["status"] == "shipping"
+    refund_lost(orders, client)
+    view = order_view(client)
+    assert view["status"] == "delivered"
+    assert {f["unit"]: f["status"] for f in view["fulfilments"]} == {
+        "DS-COSMETICS": "lost",
+        "EL-WAREHOUSE": "delivered",
+    }
+
+
+def test_a_lost_parcel_that_turns_up_after_its_refund_alerts_customer_service_and_moves_nothing(orders, client):
+    ids = shipped_by_courier(orders, client)
+    refund_lost(orders, client)
+    progress = {"fulfilment_id": ids["DS-COSMETICS"], "waybill": "SF", "at": signed(), "detail": "signed"}
+    reply(orders, "shipment.delivered", **progress)
+    view = order_view(client)
+    assert view["status"] == "completed"
+    assert "reported lost was delivered after its refund: customer service alerted" in view["timeline"][-1]["event"]
+
+
+def test_a_damaged_parcel_delivered_by_our_own_couriers_is_not_claimed_from_anyone(orders, client):
+    delivered(orders, client)  # a local order: the mall's own courier, no insurance
+    case = open_case(client, kind="refund", problem="damaged").json
+    act(client, case["id"], "agree", resolution="refund")
+    reply(orders, "after_sale.refunded", case=case["id"], amount_cents=1250)
+    assert payloads(orders, "logistics.claim_loss") == []
+
+
+def test_a_claim_logistics_never_answers_is_sent_again(orders, client):
+    from services.orders import services
+    from shared.messaging import now
+
+    shipped_by_courier(orders, client)
+    refund_lost(orders, client)
+    later = now() + timedelta(seconds=orders.settings.reply_deadline_seconds * 1.5)
+    with orders.unit_of_work("sweep") as uow:
+        assert services.sweep_deadlines(uow, orders.settings, at=later) == 1
+    assert len(payloads(orders, "logistics.claim_loss")) == 2
