@@ -18,7 +18,7 @@ from shared.web import ApiError, load_body, not_found
 from . import schemas, services
 from .clients import ProductCache
 from .config import runtime
-from .models import OrderRef
+from .models import OrderRef, User
 from .services import ADMINS, FINANCE, STAFF_VIEWERS, Identity, PlacedBefore
 
 people = Blueprint("people", __name__, url_prefix="/api/auth")
@@ -147,8 +147,28 @@ def change_password():
 @people.get("/me")
 @requires()
 def me():
-    """Who the token belongs to: `{"id", "username", "role", "unit"}`."""
-    return {"id": g.me.id, "username": g.me.username, "role": g.me.role, "unit": g.me.unit}
+    """Who the token belongs to: `{"id", "username", "role", "unit", "email", "phone"}`."""
+    with runtime.db.session() as session, session.begin():
+        return services.profile(session.get(User, g.me.id))
+
+
+@people.patch("/me")
+@requires()
+def update_me():
+    """Change the account's `{"email"?, "phone"?}` (null clears one) -> the profile."""
+    body = load_json(schemas.ProfileChange)
+    with runtime.db.session() as session, session.begin():
+        return services.profile(services.update_profile(session, g.me.id, body))
+
+
+@people.post("/logout")
+@requires()
+def log_out():
+    """Log out -> 204: every token of the account stops working (on every device)."""
+    load_json(schemas.Empty)
+    with runtime.db.session() as session, session.begin():
+        services.log_out(session, g.me.id)
+    return "", 204
 
 
 # --- administration ------------------------------------------------------------------------------
@@ -359,6 +379,14 @@ def public_review(review: dict[str, Any], authors: dict[int, str]) -> dict[str, 
     return {k: review.get(k) for k in fields} | {"author": authors.get(review.get("member_id"), "***")}
 
 
+@shop.get("/spending")
+@requires("customer")
+def spending():
+    """The caller's spending records (消费记录): `{"spent", "items": [{order, method, paid, refunded, paid_at,
+    items}]}`, paid orders newest first; `spent` is everything paid less what was given back."""
+    return inner().spending(g.me.id)
+
+
 @shop.get("/wallet")
 @requires("customer")
 def wallet():
@@ -457,6 +485,22 @@ def cancel_order(number: str):
     if g.me.role != "customer":
         audit("order.cancel", f"order:{number}", {"reason": body["reason"]})
     return services.public_order(order), 202
+
+
+@shop.post("/orders/<number>/contact")
+@requires("customer", *STAFF_VIEWERS)
+def change_contact(number: str):
+    """Change who receives the order and how to reach them `{"name"?, "phone"?, "line"?}` before its
+    parcels are packed -> the order; 409 `contact_locked` after (customer service arranges it with the
+    courier). The city and the place stay: the order was routed by them."""
+    body = load_json(schemas.ContactChange)
+    _, known = _find_order(number)
+    if not known:
+        raise ApiError(409, "order_not_ready", "The order is still being taken in; try again in a moment.")
+    order = inner().change_contact(number, body, g.me.username)
+    if g.me.role != "customer":
+        audit("order.contact", f"order:{number}", {"changed": sorted(body)})
+    return services.public_order(order)
 
 
 @shop.post("/orders/<number>/receipt")

@@ -132,6 +132,9 @@ class InnerServices:
     def cancel_order(self, number: str, reason: str) -> dict[str, Any]:
         return self.orders.post(f"/internal/orders/{number}/cancel", json={"reason": reason})
 
+    def change_contact(self, number: str, contact: dict[str, Any], by: str) -> dict[str, Any]:
+        return self.orders.post(f"/internal/orders/{number}/contact", json=contact | {"by": by})
+
     def confirm_receipt(self, number: str) -> dict[str, Any]:
         return self.orders.post(f"/internal/orders/{number}/receipt", json={})
 
@@ -161,6 +164,9 @@ class InnerServices:
     def adjust_wallet(self, member_id: int, delta: str, reason: str, key: str | None) -> dict[str, Any]:
         body = {"delta": delta, "reason": reason} | ({"idempotency_key": key} if key else {})
         return self.billing.post(f"/internal/wallets/{member_id}/adjust", json=body)
+
+    def spending(self, member_id: int) -> dict[str, Any]:
+        return self.billing.get(f"/internal/members/{member_id}/spending")
 
     def payment(self, number: str) -> dict[str, Any] | None:
         return self.billing.get_or_none(f"/internal/payments/{number}")

@@ -97,6 +97,23 @@ class UserOut(Schema):
     unit = fields.String(allow_none=True)
 
 
+class ProfileOut(UserOut):
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+
+
+class ProfileChange(Schema):
+    """The account's contact details; at least one; null clears one."""
+
+    email = fields.Email(allow_none=True, validate=validate.Length(max=254))
+    phone = fields.String(allow_none=True, validate=validate.Regexp(r"^\+?[0-9 -]{5,32}$", error="Not a phone number."))
+
+    @validates_schema
+    def _something(self, data, **_):
+        if not data:
+            raise ValidationError("Say what changes: email or phone.", "email")
+
+
 class StaffAccount(Schema):
     username = fields.String(required=True, validate=USERNAME)
     password = fields.String(required=True, validate=PASSWORD)
@@ -406,6 +423,40 @@ class OrderList(Schema):
 
 class OrderListQuery(Query):
     member_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
+
+
+class ContactChange(Schema):
+    """New contact details for an order's delivery, before its parcels are packed (at least one)."""
+
+    name = _text(100, metadata={"example": "Li Ming"})
+    phone = _text(32, metadata={"example": "13900000000"})
+    line = _text(200, metadata={"example": "8 Minzu Ave, flat 1203"})
+
+    @validates_schema
+    def _something(self, data, **_):
+        if not data:
+            raise ValidationError("Say what changes: name, phone or line.", "name")
+
+
+class SpendingItem(Schema):
+    sku = fields.String()
+    name = fields.String()
+    quantity = fields.Integer()
+    amount = fields.String()
+
+
+class SpendingRecord(Schema):
+    order = fields.String()
+    method = fields.String()
+    paid = fields.String(metadata={"example": "25.00"})
+    refunded = fields.String(metadata={"example": "0.00"})
+    paid_at = fields.String(metadata={"format": "date-time"})
+    items = fields.List(fields.Nested(SpendingItem))
+
+
+class SpendingOut(Schema):
+    spent = fields.String(metadata={"example": "125.00"})
+    items = fields.List(fields.Nested(SpendingRecord))
 
 
 class Cancellation(Schema):

@@ -229,6 +229,36 @@ def change_password(session: Session, user_id: int, old_password: str, new_passw
     user.token_version += 1
 
 
+def log_out(session: Session, user_id: int) -> None:
+    """End every token of the account: tokens carry no server-side session, so logging out is a new
+    `token_version`, which logs the account out everywhere (every device)."""
+    user = session.get(User, user_id, with_for_update=True)
+    if user is not None:
+        user.token_version += 1
+
+
+def update_profile(session: Session, user_id: int, changes: dict[str, Any]) -> User:
+    """Change the account's email or phone (None clears it)."""
+    user = session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise ApiError(401, "invalid_token", "This account no longer exists.")
+    for key in ("email", "phone"):
+        if key in changes:
+            setattr(user, key, changes[key])
+    return user
+
+
+def profile(user: User) -> dict[str, Any]:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "unit": user.unit,
+        "email": user.email,
+        "phone": user.phone,
+    }
+
+
 def bootstrap_admin(session: Session, spec: str | None) -> bool:
     """Create the super administrator named by MALL_BOOTSTRAP_ADMIN ("username:password") if missing.
 

@@ -32,6 +32,14 @@ def adjust_wallet(member_id: int):
     return {"member_id": member_id, "balance": format_cents(balance)}
 
 
+@bp.get("/members/<int(max=2147483647):member_id>/spending")
+def spending(member_id: int):
+    """A member's spending records: `{"spent": "125.00", "items": [{order, method, paid, refunded, paid_at,
+    items: [{sku, name, quantity, amount}]}]}`, newest first (at most 100 orders)."""
+    with runtime.db.session() as session:
+        return services.spending_of(session, member_id)
+
+
 @bp.get("/payments/<order>")
 def get_payment(order: str):
     with runtime.db.session() as session:

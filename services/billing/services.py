@@ -584,6 +584,59 @@ def statement_view(s: Statement) -> dict[str, Any]:
     }
 
 
+# --- a member's spending records (消费记录) ----------------------------------------------------------
+
+
+def spending_of(session: Session, member_id: int, limit: int = 100) -> dict[str, Any]:
+    """What a member has spent, newest first (DOMAIN.md: "spending records: amount spent, goods bought"):
+    each paid order with its method, what was paid and given back, when, and the goods; and in all, what
+    the member has spent net of refunds. Orders not paid (pending, failed, cash not yet collected) are
+    not spending; their payment is in the order."""
+    paid = session.scalars(
+        select(Payment)
+        .where(Payment.member_id == member_id, Payment.captured_at.is_not(None))
+        .order_by(Payment.captured_at.desc(), Payment.id.desc())
+        .limit(limit)
+    ).all()
+    lines: dict[str, list[OrderLine]] = {}
+    if paid:
+        for line in session.scalars(
+            select(OrderLine).where(OrderLine.order.in_([p.order for p in paid])).order_by(OrderLine.id)
+        ):
+            lines.setdefault(line.order, []).append(line)
+    spent = session.scalar(
+        select(func.coalesce(func.sum(Payment.amount_cents - Payment.refunded_cents), 0)).where(
+            Payment.member_id == member_id, Payment.captured_at.is_not(None)
+        )
+    )
+    return {
+        "spent": format_cents(int(spent)),
+        "items": [
+            {
+                "order": p.order,
+                "method": p.method,
+                "paid": format_cents(p.amount_cents),
+                "refunded": format_cents(p.refunded_cents),
+                "paid_at": _utc(p.captured_at).isoformat(),
+                "items": [
+                    {
+                        "sku": line.sku,
+                        "name": line.name,
+                        "quantity": line.quantity,
+                        "amount": format_cents(line.amount_cents),
+                    }
+                    for line in lines.get(p.order, [])
+                ],
+            }
+            for p in paid
+        ],
+    }
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
+
+
 # --- finance: the monthly sales report ------------------------------------------------------------
 
 

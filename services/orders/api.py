@@ -16,6 +16,7 @@ from .schemas import (
     AfterSaleReceipt,
     AfterSaleRequest,
     CancelRequest,
+    ContactChange,
     KnownOrdersQuery,
     MemberQuery,
 )
@@ -84,6 +85,19 @@ def check_order(number: str):
     with runtime.unit_of_work(number) as uow:
         _exists(uow.session, number)
         services.check_cash_on_delivery(uow, number, runtime.settings)
+    return _view(number)
+
+
+@bp.post("/orders/<number>/contact")
+def change_contact(number: str):
+    """`{"name"?, "phone"?, "line"?, "by"}` -> the order; 409 `contact_locked` once a parcel is packed."""
+    body = load_body(ContactChange)
+    contact = {key: body[key] for key in ("name", "phone", "line") if key in body}
+    if not contact:
+        raise ApiError(422, "validation_error", "Say what changes.", {"name": ["One of name, phone, line."]})
+    with runtime.unit_of_work(number) as uow:
+        _exists(uow.session, number)
+        services.change_contact(uow, number, contact, body["by"])
     return _view(number)
 
 

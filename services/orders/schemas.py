@@ -70,3 +70,12 @@ class AfterSaleQuery(Schema):
         load_default=None, validate=validate.OneOf(["requested", "awaiting_return", "refunding", "refunded", "closed"])
     )
     unit = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
+
+
+class ContactChange(Schema):
+    """New contact details for an order's delivery (at least one)."""
+
+    name = fields.String(validate=validate.Length(min=1, max=100))
+    phone = fields.String(validate=validate.Length(min=1, max=32))
+    line = fields.String(validate=validate.Length(min=1, max=200))
+    by = fields.String(required=True, validate=validate.Length(min=1, max=64))

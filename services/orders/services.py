@@ -854,6 +854,30 @@ def _complete(uow: UnitOfWork, order: _LockedOrder, note: str) -> None:
     )
 
 
+#: Parcels still at their unit, not packed: their delivery is not arranged yet, so new contact details reach
+#: logistics with the booking (which reads the order's address then).
+_NOT_PACKED = (RESERVING, RESERVED, AWAITING_STOCK, PACKING)
+
+
+def change_contact(uow: UnitOfWork, number: str, contact: dict[str, str], by: str) -> None:
+    """The customer (or customer service) changes who receives the order and how to reach them, before
+    shipment (DOMAIN.md: "change contact details before shipment"): name, phone and street line. Not the
+    city or the place: the order was routed and its delivery chosen by them. Once any parcel is packed its
+    delivery is being arranged, and the change is customer service's to make with the courier: 409."""
+    order = _lock(uow, number)
+    if order.status in ("cancelled", "completed") or any(f.status not in _NOT_PACKED for f in order.fulfilments):
+        raise ApiError(
+            409,
+            "contact_locked",
+            f"Order {number} is {order.status}: its parcels are packed or on their way; ask customer service.",
+        )
+    changed = {key: value for key, value in contact.items() if order.address.get(key) != value}
+    if not changed:
+        return  # the same change again
+    order.address = order.address | changed
+    _note(order, f"contact details changed before shipment by {by}: {', '.join(sorted(changed))}")
+
+
 def check_cash_on_delivery(uow: UnitOfWork, number: str, settings: Settings) -> None:
     """Customer service confirmed a cash-on-delivery order (核单): packing starts."""
     order = _lock(uow, number)

@@ -147,3 +147,22 @@ def test_what_a_courier_paid_on_a_loss_claim_is_credited_in_the_units_statement(
     [statement] = run(billing, "2026-10", costs)
     assert (statement["refunds"], statement["claims"]) == ("25.00", "20.00")
     assert statement["net_payable"] == "7.92"  # 25.00 - 25.00 - 12.00 - 0.08 + 20.00
+
+
+def test_a_members_spending_records_are_what_they_paid_less_what_came_back(billing, client, clock):
+    top_up(client)
+    pay(billing, "M1", LIPSTICK)
+    clock.at = NOVEMBER
+    pay(billing, "M2", LIPSTICK, method="online")  # not paid yet: not spending
+    pay(billing, "M3", LIPSTICK)
+    deliver(billing, "billing.refund_after_sale", refund(order="M3", amount=1250))
+    records = client.get("/internal/members/7/spending").json
+    assert records["spent"] == "37.50"
+    assert [(r["order"], r["paid"], r["refunded"]) for r in records["items"]] == [
+        ("M3", "25.00", "12.50"),
+        ("M1", "25.00", "0.00"),
+    ]
+    assert records["items"][0]["items"] == [
+        {"sku": "LIPSTICK-RED-01", "name": "Red lipstick", "quantity": 2, "amount": "25.00"}
+    ]
+    assert client.get("/internal/members/8/spending").json == {"spent": "0.00", "items": []}

@@ -542,3 +542,28 @@ def test_a_parcel_lost_in_transit_is_refunded_claimed_from_the_courier_and_credi
         "3000.00",
     )
     assert mine["net_payable"] == "2978.10"  # the unit bears the fee, the premium, and what the courier did not pay
+
+
+def test_a_customer_changes_the_contact_before_packing_reads_their_spending_and_logs_out(mall, sku_prefix):
+    unit = mall.unit(f"DS-CT-{sku_prefix}", auto_pack=False)
+    product = mall.product(f"SHAWL-{sku_prefix}", "30.00", unit)
+    mall.stock_in(unit, product["sku"], 2)
+    token, _ = mall.customer("100.00")
+    _, placed = mall.place(token, [(product["sku"], 1)])
+    number = placed["number"]
+    mall.wait_for(number, token, "packing")
+    changed = mall.ok("POST", f"/api/orders/{number}/contact", {"name": "Wang Fang", "phone": "13900000000"}, token)
+    assert changed["address"]["name"] == "Wang Fang" and changed["address"]["city"] == HOME_CITY
+
+    counter = mall.staff("staff", unit=unit)
+    [task] = [t for t in mall.ok("GET", "/api/staff/tasks", token=counter)["items"] if t["order"] == number]
+    mall.ok("POST", f"/api/staff/tasks/{task['id']}/done", {}, counter)
+    mall.wait_for(number, token, "ready_to_ship")
+    status, locked = mall.call("POST", f"/api/orders/{number}/contact", {"phone": "13700000000"}, token)
+    assert status == 409 and locked["error"]["code"] == "contact_locked"
+
+    spending = mall.ok("GET", "/api/spending", token=token)
+    [record] = [r for r in spending["items"] if r["order"] == number]
+    assert record["paid"] == "30.00" and record["items"][0]["sku"] == product["sku"]
+    assert mall.call("POST", "/api/auth/logout", {}, token)[0] == 204
+    assert mall.call("GET", "/api/spending", token=token)[0] == 401

@@ -221,6 +221,14 @@ class FakeInnerServices:
         order["status"] = "cancelled"
         return order
 
+    def change_contact(self, number, contact, by):
+        self._call("orders", "change_contact")
+        order = self.orders[number]
+        if order["status"] not in ("placed", "awaiting_payment", "paid", "packing"):
+            raise ApiError(409, "contact_locked", "The parcels are packed.")
+        order["address"] = order.get("address", {}) | contact
+        return order
+
     def confirm_receipt(self, number):
         self._call("orders", "confirm_receipt")
         order = self.orders[number]
@@ -312,6 +320,24 @@ class FakeInnerServices:
             raise ApiError(409, "insufficient_balance", "The balance cannot go below zero.")
         self.wallets[member_id] = balance
         return {"member_id": member_id, "balance": format_cents(balance)}
+
+    def spending(self, member_id):
+        self._call("billing", "spending")
+        paid = [p for p in self.payments.values() if p.get("member_id") == member_id and p.get("captured_at")]
+        return {
+            "spent": format_cents(sum(p["amount_cents"] - p["refunded_cents"] for p in paid)),
+            "items": [
+                {
+                    "order": p["order"],
+                    "method": p["method"],
+                    "paid": format_cents(p["amount_cents"]),
+                    "refunded": format_cents(p["refunded_cents"]),
+                    "paid_at": p["captured_at"],
+                    "items": [],
+                }
+                for p in paid
+            ],
+        }
 
     def payment(self, number):
         self._call("billing", "payment")

@@ -336,3 +336,40 @@ def test_paying_an_order_that_is_not_paid_online_is_409(client, customer, catalo
     known_to_orders(inner, number, member_id, method="balance")
     response = client.post(f"/api/orders/{number}/pay", json={}, headers=bearer(token))
     assert response.status_code == 409
+
+
+def test_a_customer_changes_the_contact_details_before_packing_and_not_after(client, customer, catalogue, inner):
+    member_id, token = customer
+    number = place(client, token, order_body((TEA, 1))).json["number"]
+    known_to_orders(inner, number, member_id, status="packing")
+    changed = client.post(f"/api/orders/{number}/contact", json={"phone": "13900000000"}, headers=bearer(token))
+    assert changed.status_code == 200 and changed.json["address"]["phone"] == "13900000000"
+    assert "member_id" not in changed.json
+    for body in ({}, {"city": "Guilin"}, {"phone": ""}, {"name": "x" * 101}):
+        assert client.post(f"/api/orders/{number}/contact", json=body, headers=bearer(token)).status_code == 422, body
+    inner.orders[number]["status"] = "ready_to_ship"
+    locked = client.post(f"/api/orders/{number}/contact", json={"name": "Wang"}, headers=bearer(token))
+    assert locked.status_code == 409 and locked.json["error"]["code"] == "contact_locked"
+
+
+def test_another_members_order_contact_cannot_be_changed(client, customer, catalogue, inner, make_customer):
+    member_id, token = customer
+    number = place(client, token, order_body((TEA, 1))).json["number"]
+    known_to_orders(inner, number, member_id, status="packing")
+    _, stranger = make_customer("wang_wei")
+    assert client.post(f"/api/orders/{number}/contact", json={"name": "X"}, headers=bearer(stranger)).status_code == 404
+    assert "orders.change_contact" not in inner.calls
+
+
+def test_a_customer_reads_their_spending_records(client, customer, inner):
+    member_id, token = customer
+    inner.payments["M1"] = {
+        "order": "M1",
+        "member_id": member_id,
+        "method": "balance",
+        "amount_cents": 2500,
+        "refunded_cents": 1250,
+        "captured_at": "2026-11-25T10:00:00+00:00",
+    }
+    records = client.get("/api/spending", headers=bearer(token)).json
+    assert records["spent"] == "12.50" and [r["order"] for r in records["items"]] == ["M1"]

@@ -181,3 +181,33 @@ def test_a_bootstrap_racing_another_process_loses_quietly(gateway, monkeypatch):
     monkeypatch.setattr(services, "find_user", lambda session, username: None)
     with gateway.db.session() as second, second.begin():
         assert not services.bootstrap_admin(second, "ROOT:Root-Pass-2026")
+
+
+def test_logging_out_ends_every_token_of_the_account(client, make_customer):
+    _, first = make_customer("zhang_san")
+    second = login(client, "zhang_san", "Jasmine-Tea-88")  # another device
+    assert client.post("/api/auth/logout", json={}, headers=bearer(first)).status_code == 204
+    for token in (first, second):
+        assert client.get("/api/auth/me", headers=bearer(token)).status_code == 401
+    again = login(client, "zhang_san", "Jasmine-Tea-88")
+    assert client.get("/api/auth/me", headers=bearer(again)).status_code == 200
+
+
+def test_a_member_changes_their_email_and_phone_and_nothing_else(client, customer):
+    _, token = customer
+    changed = client.patch(
+        "/api/auth/me", json={"email": "li@example.com", "phone": "+86 138 0000 0000"}, headers=bearer(token)
+    )
+    assert changed.status_code == 200
+    assert (changed.json["email"], changed.json["phone"], changed.json["role"]) == (
+        "li@example.com",
+        "+86 138 0000 0000",
+        "customer",
+    )
+    assert client.get("/api/auth/me", headers=bearer(token)).json["email"] == "li@example.com"
+    cleared = client.patch("/api/auth/me", json={"phone": None}, headers=bearer(token))
+    assert cleared.json["phone"] is None and cleared.json["email"] == "li@example.com"
+    for body in ({}, {"email": "not-an-email"}, {"phone": "call me"}, {"role": "admin"}, {"username": "root"}):
+        refused = client.patch("/api/auth/me", json=body, headers=bearer(token))
+        assert refused.status_code == 422, body
+    assert client.get("/api/auth/me", headers=bearer(token)).json["role"] == "customer"

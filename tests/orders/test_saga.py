@@ -773,3 +773,30 @@ def test_a_refund_billing_never_confirms_is_asked_for_again(orders, client):
         services.sweep_deadlines(uow, orders.settings, at=much_later)
     assert len(payloads(orders, "billing.refund_payment")) == 2
     assert order_view(client)["payment"]["status"] == "refunded"
+
+
+def test_contact_details_change_before_packing_and_reach_the_booking(orders, client):
+    place(orders)
+    reserve_all(orders, client)
+    reply(orders, "payment.captured", method="balance", amount_cents=2500)
+    change = {"name": "Wang Fang", "phone": "13900000000", "by": "li_ming"}
+    response = client.post("/internal/orders/M20261124AAAAAA/contact", json=change)
+    assert response.status_code == 200
+    assert response.json["address"]["name"] == "Wang Fang" and response.json["address"]["city"] == "Nanning"
+    assert client.post("/internal/orders/M20261124AAAAAA/contact", json=change).status_code == 200  # the same again
+    events = [e["event"] for e in order_view(client)["timeline"]]
+    assert events.count("contact details changed before shipment by li_ming: name, phone") == 1
+    [pack] = payloads(orders, "stores.pack_parcel")
+    fid = pack["fulfilment_id"]
+    reply(orders, "parcel.packed", fulfilment_id=fid, unit="DS-COSMETICS", slip_no="XS-1", packed_at=PACKED_AT)
+    [arrange] = payloads(orders, "logistics.arrange_delivery")
+    assert arrange["address"]["name"] == "Wang Fang" and arrange["address"]["phone"] == "13900000000"
+    locked = client.post("/internal/orders/M20261124AAAAAA/contact", json={"phone": "1", "by": "li_ming"})
+    assert locked.status_code == 409 and locked.json["error"]["code"] == "contact_locked"
+
+
+def test_a_contact_change_must_say_what_changes_and_never_the_city(orders, client):
+    place(orders)
+    for body in ({"by": "x"}, {"city": "Guilin", "by": "x"}, {"name": "", "by": "x"}):
+        assert client.post("/internal/orders/M20261124AAAAAA/contact", json=body).status_code == 422, body
+    assert order_view(client)["address"]["city"] == "Nanning"
