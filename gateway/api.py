@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from functools import wraps
@@ -18,8 +19,11 @@ from shared.web import ApiError, load_body, not_found
 from . import schemas, services
 from .clients import ProductCache
 from .config import runtime
+from .mail import Mailer, mailer_for
 from .models import OrderRef, User
 from .services import ADMINS, FINANCE, STAFF_VIEWERS, Identity, PlacedBefore
+
+log = logging.getLogger("mall.gateway")
 
 people = Blueprint("people", __name__, url_prefix="/api/auth")
 admin = Blueprint("admin", __name__, url_prefix="/api/admin")
@@ -28,6 +32,11 @@ staff = Blueprint("staff", __name__, url_prefix="/api/staff")
 finance = Blueprint("finance", __name__, url_prefix="/api/finance")
 
 ORDER_NUMBER = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+
+
+def mailer() -> Mailer:
+    """How members' emails leave (the app's own, so tests can read what was sent)."""
+    return current_app.config.get("MAILER") or mailer_for(runtime.settings.smtp_url, runtime.settings.var_dir)
 
 
 def inner():
@@ -141,6 +150,34 @@ def change_password():
     body = load_json(schemas.PasswordChange)
     with runtime.db.session() as session, session.begin():
         services.change_password(session, g.me.id, body["old_password"], body["new_password"])
+    return "", 204
+
+
+@people.post("/password/forgot")
+def forgot_password():
+    """`{"username"}` -> 202: when the account exists and has an email, a reset code is emailed to it (it
+    works once, for MALL_PASSWORD_RESET_MINUTES). The answer is the same for any name, so it tells nobody
+    which accounts exist; at most three codes of an account work at once."""
+    body = load_json(schemas.PasswordForgotten)
+    settings = runtime.settings
+    with runtime.db.session() as session, session.begin():
+        reset = services.request_password_reset(session, body["username"], settings)
+    if reset is not None:  # after the commit: a code that was never kept is never sent
+        email, token = reset
+        try:
+            mailer().send(services.reset_message(settings, email, token))
+        except Exception:  # the member asks again; nothing tells a caller the account exists
+            log.exception("could not send a password reset email")
+    return {}, 202
+
+
+@people.post("/password/reset")
+def reset_password():
+    """`{"token", "new_password"}` -> 204: the emailed code's account has the new password, and every
+    token issued before stops working; 422 `invalid_reset_token` for a used, expired or wrong code."""
+    body = load_json(schemas.PasswordReset)
+    with runtime.db.session() as session, session.begin():
+        services.reset_password(session, body["token"], body["new_password"])
     return "", 204
 
 

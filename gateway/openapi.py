@@ -26,6 +26,8 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "people.login": {"body": s.Login, "ok": (200, s.TokenOut), "errors": (401, 422, 429)},
     "people.change_password": {"body": s.PasswordChange, "ok": (204, None)},
     "people.me": {"ok": (200, s.ProfileOut)},
+    "people.forgot_password": {"body": s.PasswordForgotten, "ok": (202, None), "errors": (422,)},
+    "people.reset_password": {"body": s.PasswordReset, "ok": (204, None), "errors": (422,)},
     "people.update_me": {"body": s.ProfileChange, "ok": (200, s.ProfileOut), "errors": (422,)},
     "people.log_out": {"ok": (204, None)},
     "shop.change_contact": {"body": s.ContactChange, "ok": (200, s.OrderOut), "errors": (404, 409, 422)},

@@ -97,6 +97,15 @@ class UserOut(Schema):
     unit = fields.String(allow_none=True)
 
 
+class PasswordForgotten(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+
+
+class PasswordReset(Schema):
+    token = fields.String(required=True, validate=validate.Length(min=10, max=200))
+    new_password = fields.String(required=True, validate=PASSWORD)
+
+
 class ProfileOut(UserOut):
     email = fields.String(allow_none=True)
     phone = fields.String(allow_none=True)

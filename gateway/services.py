@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +23,7 @@ from zoneinfo import ZoneInfo
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import and_, bindparam, delete, func, insert, select
+from sqlalchemy import and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -35,7 +36,7 @@ from shared.messaging import now
 from shared.money import format_cents, to_cents
 from shared.web import ApiError
 
-from .models import AdminLogEntry, LoginFailure, OrderRef, User
+from .models import AdminLogEntry, LoginFailure, OrderRef, PasswordReset, User
 
 log = logging.getLogger("mall.gateway")
 
@@ -227,6 +228,81 @@ def change_password(session: Session, user_id: int, old_password: str, new_passw
         ) from exc
     user.password_hash = hasher.hash(new_password)
     user.token_version += 1
+
+
+#: At most this many reset links a member may have working at once: asking more often sends nothing more.
+MAX_OPEN_RESETS = 3
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def request_password_reset(session: Session, username: str, settings: Settings) -> tuple[str, str] | None:
+    """A reset link for the account, when it exists and has an email: `(email, token)` to send after the
+    commit, else None. The caller answers the same either way, so nobody learns which names exist. The
+    token is random (256 bits); only its hash is kept."""
+    user = find_user(session, username)
+    if user is None or not user.email:
+        return None
+    at = now()
+    session.execute(select(User.id).where(User.id == user.id).with_for_update())  # (one request at a time)
+    open_ = session.scalar(
+        select(func.count(PasswordReset.id)).where(
+            PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None), PasswordReset.expires_at > at
+        )
+    )
+    if open_ >= MAX_OPEN_RESETS:
+        log.info("password reset for user %d not sent: %d links still open", user.id, open_)
+        return None
+    token = secrets.token_urlsafe(32)
+    session.add(
+        PasswordReset(
+            user_id=user.id,
+            token_hash=_token_hash(token),
+            created_at=at,
+            expires_at=at + timedelta(minutes=settings.password_reset_minutes),
+        )
+    )
+    return user.email, token
+
+
+def reset_password(session: Session, token: str, new_password: str) -> None:
+    """Set the password the link's account asked for, once, before the link expires; every token (log-in)
+    issued before stops working, and every other open link of the account with it."""
+    at = now()
+    reset = session.scalar(
+        select(PasswordReset).where(PasswordReset.token_hash == _token_hash(token)).with_for_update()
+    )
+    if reset is None or reset.used_at is not None or _aware(reset.expires_at) <= at:
+        raise ApiError(
+            422,
+            "invalid_reset_token",
+            "This reset link is not valid (used, expired or mistyped).",
+            {"token": ["Not valid."]},
+        )
+    user = session.get(User, reset.user_id, with_for_update=True)
+    user.password_hash = hasher.hash(new_password)
+    user.token_version += 1
+    session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+        .values(used_at=at)
+    )
+
+
+def reset_message(settings: Settings, email: str, token: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"], message["To"] = settings.mail_from, email
+    message["Subject"] = "Reset your mall password"
+    message.set_content(
+        "Someone (we hope you) asked to reset the password of your account at the mall.\n\n"
+        f"Your reset code: {token}\n\n"
+        f"It works once, for {settings.password_reset_minutes} minutes: send it with your new password to "
+        "POST /api/auth/password/reset, or paste it into the shop's reset page.\n"
+        "If you did not ask, ignore this email: your password stays as it is.\n"
+    )
+    return message
 
 
 def log_out(session: Session, user_id: int) -> None:

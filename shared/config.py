@@ -46,6 +46,12 @@ class Settings:
     kuaidi100_salt: str = "mall-dev-kuaidi100-salt"
     aftership_secret: str = "mall-dev-aftership-secret"
     alipay_public_key: str | None = None
+    #: Where the gateway sends members' emails (password resets): `smtp://user:password@host:587`; unset:
+    #: .eml files under var/mail (the embedded demo has no mail server).
+    smtp_url: str | None = None
+    mail_from: str = "mall@localhost"
+    #: How long a password reset link works.
+    password_reset_minutes: int = 30
     #: The mall's own app id at Alipay: when set, a notification for another app is refused.
     alipay_app_id: str | None = None
     #: The mall's seller id (PID) at Alipay: when set, a notification for another seller is refused.
@@ -116,6 +122,9 @@ class Settings:
             kuaidi100_salt=_env("MALL_KUAIDI100_SALT", cls.kuaidi100_salt),
             aftership_secret=_env("MALL_AFTERSHIP_SECRET", cls.aftership_secret),
             alipay_public_key=_env("MALL_ALIPAY_PUBLIC_KEY"),
+            smtp_url=_env("MALL_SMTP_URL"),
+            mail_from=_env("MALL_MAIL_FROM", cls.mail_from),
+            password_reset_minutes=_whole("MALL_PASSWORD_RESET_MINUTES", cls.password_reset_minutes, 5, 24 * 60),
             alipay_app_id=_env("MALL_ALIPAY_APP_ID"),
             alipay_seller_id=_env("MALL_ALIPAY_SELLER_ID"),
             visibility_timeout=int(_env("MALL_VISIBILITY_TIMEOUT", str(cls.visibility_timeout))),
