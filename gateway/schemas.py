@@ -558,7 +558,7 @@ class AfterSaleReceived(Schema):
     restock = fields.Boolean(required=True)
 
 
-CLAIM_STATUSES = ("open", "paid", "rejected", "not_insured")
+CLAIM_STATUSES = ("open", "paid", "rejected", "not_insured", "withdrawn")
 
 
 class ClaimOut(Schema):

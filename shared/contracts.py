@@ -289,7 +289,7 @@ class StockReturned(Payload):
 class LossClaimed(Payload):
     order = _order()
     case = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    claim = fields.Integer(required=True, strict=True)
+    claim = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
     #: What the claim asks of the courier (0: the parcel was not insured, so nothing can be claimed).
     claimed_cents = _cents()
 

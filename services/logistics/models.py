@@ -124,7 +124,8 @@ class LossClaim(Base):
     #: What the customer was refunded; the claim asks for that, at most the declared value.
     refunded_cents: Mapped[int] = mapped_column(BigInteger)
     claimed_cents: Mapped[int] = mapped_column(BigInteger)
-    #: open, paid, rejected, or not_insured (a local parcel, or one booked without a premium).
+    #: open, paid, rejected, not_insured (booked without a premium) or withdrawn (a "lost" parcel signed for
+    #: after all).
     status: Mapped[str] = mapped_column(String(16), index=True)
     paid_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     note: Mapped[str | None] = mapped_column(String(500))

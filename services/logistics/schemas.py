@@ -47,7 +47,9 @@ class TrackingReport(Schema):
 
 
 class ClaimQuery(Schema):
-    status = fields.String(load_default=None, validate=validate.OneOf(["open", "paid", "rejected", "not_insured"]))
+    status = fields.String(
+        load_default=None, validate=validate.OneOf(["open", "paid", "rejected", "not_insured", "withdrawn"])
+    )
 
 
 class ClaimSettled(Schema):

@@ -366,6 +366,7 @@ def hand_over(uow: UnitOfWork, shipment_id: int, *, signed_by: str, courier: str
         "shipment.delivered",
         _progress(shipment, shipment.delivered_at, f"delivered by {courier}, signed for by {signed_by}"),
     )
+    _found(uow.session, shipment)
     return shipment
 
 
@@ -400,6 +401,7 @@ def _apply(uow: UnitOfWork, shipment: Shipment, state: int, at: datetime, detail
         if shipment.delivered_at is None:
             shipment.delivered_at = at
             uow.send("shipment.delivered", _progress(shipment, at, detail))
+            _found(uow.session, shipment)
     else:
         # A problem, a refusal or a return is the courier's news of a parcel it holds: handed over, even
         # when no pickup scan came first (or it came late, older than what is known).
@@ -538,6 +540,8 @@ def claim_loss(uow: UnitOfWork, command: dict[str, Any]) -> None:
         if shipment is None or shipment.order != command["order"]:
             raise PermanentError(f"no shipment of order {command['order']} for fulfilment {command['fulfilment_id']}")
         insured = shipment.delivery == "courier" and shipment.insurance_cents > 0
+        # (Signed for already, before the refund reached orders: nothing was lost.)
+        delivered = command["problem"] == "lost" and shipment.delivered_at is not None
         claim = LossClaim(
             case_id=command["case"],
             order=shipment.order,
@@ -550,7 +554,8 @@ def claim_loss(uow: UnitOfWork, command: dict[str, Any]) -> None:
             premium_cents=shipment.insurance_cents,
             refunded_cents=command["amount_cents"],
             claimed_cents=min(command["amount_cents"], shipment.declared_value_cents) if insured else 0,
-            status="open" if insured else "not_insured",
+            status="withdrawn" if delivered else ("open" if insured else "not_insured"),
+            note="the parcel was delivered after all" if delivered else None,
             paid_cents=0,
             created_at=now(),
         )
@@ -560,6 +565,21 @@ def claim_loss(uow: UnitOfWork, command: dict[str, Any]) -> None:
     uow.send(
         "loss.claimed",
         {"order": claim.order, "case": claim.case_id, "claim": claim.id, "claimed_cents": claim.claimed_cents},
+    )
+
+
+def _found(session: Session, shipment: Shipment) -> None:
+    """A parcel claimed as lost was signed for after all: its open claim is withdrawn (nothing was lost),
+    so nobody settles it; the order's timeline alerts customer service about the refund."""
+    session.execute(
+        update(LossClaim)
+        .where(
+            LossClaim.fulfilment_id == shipment.fulfilment_id,
+            LossClaim.problem == "lost",
+            LossClaim.status == "open",
+        )
+        .values(status="withdrawn", note="the parcel was delivered after all", settled_at=now(), settled_by="tracking")
+        .execution_options(synchronize_session=False)
     )
 
 

@@ -61,7 +61,7 @@ def _case(uow: UnitOfWork, case_id: int) -> AfterSale:
 
 
 def _bought(order) -> dict[str, dict[str, Any]]:
-    """{sku: {unit, name, quantity, unit_price_cents, fulfilment status}} of a locked order's routed lines."""
+    """{sku: {unit, parcel, name, quantity, price, parcel's status}} of a locked order's routed lines."""
     units = {f.id: f for f in order.fulfilments}
     bought: dict[str, dict[str, Any]] = {}
     for line in order.lines:
@@ -70,7 +70,14 @@ def _bought(order) -> dict[str, dict[str, Any]]:
             continue
         item = bought.setdefault(
             line.sku,
-            {"unit": f.unit, "name": line.name, "quantity": 0, "price": line.unit_price_cents, "status": f.status},
+            {
+                "unit": f.unit,
+                "parcel": f.id,
+                "name": line.name,
+                "quantity": 0,
+                "price": line.unit_price_cents,
+                "status": f.status,
+            },
         )
         item["quantity"] += line.quantity
     return bought
@@ -143,16 +150,29 @@ def open_case(uow: UnitOfWork, number: str, request: dict[str, Any], settings: S
             422, "validation_error", "Some goods are not in this order.", {"lines": [f"not in the order: {unknown}"]}
         )
     units = sorted({bought[sku]["unit"] for sku in wanted})
-    if len(units) > 1:
+    if len({bought[sku]["parcel"] for sku in wanted}) > 1:  # (one unit may have sent two parcels, rerouted)
         raise ApiError(
             422,
             "validation_error",
-            "Open one case per department.",
-            {"lines": [f"these goods come from {', '.join(units)}: one case each"]},
+            "Open one case per department and parcel.",
+            {"lines": [f"these goods come from {', '.join(units)} in more than one parcel: one case each"]},
         )
     if lost_on_the_way and any(bought[sku]["status"] != services.SHIPPING for sku in wanted):
         raise ApiError(409, "not_after_sales", "Only a parcel still on its way can be reported lost.")
     claimed = _claimed_before(session, number) if kind != "complaint" else {}
+    if problem == "lost" and wanted:
+        # A parcel is lost whole: the case claims every piece of it not claimed yet.
+        parcel = bought[next(iter(wanted))]["parcel"]
+        whole = {
+            sku: item["quantity"] - claimed.get(sku, 0) for sku, item in bought.items() if item["parcel"] == parcel
+        }
+        if wanted != {sku: left for sku, left in whole.items() if left > 0}:
+            raise ApiError(
+                422,
+                "validation_error",
+                "A lost parcel is lost whole: claim all of its goods.",
+                {"lines": [f"the parcel holds {whole}"]},
+            )
     for sku, quantity in wanted.items():
         left = bought[sku]["quantity"] - claimed.get(sku, 0)
         if quantity > left:
@@ -331,8 +351,11 @@ IN_TRANSIT = ("lost", "damaged")
 
 
 def _fulfilment_of(order, case: AfterSale):
-    """The case's parcel: its unit's fulfilment of the order (one per unit); None for a complaint."""
-    return next((f for f in order.fulfilments if f.unit == case.unit), None)
+    """The case's parcel: the fulfilment its goods were sent in (one: `open_case` sees to it); None for a
+    complaint about the service."""
+    skus = {line["sku"] for line in case.lines}
+    parcel = next((line.fulfilment_id for line in order.lines if line.sku in skus and line.fulfilment_id), None)
+    return next((f for f in order.fulfilments if f.id == parcel), None)
 
 
 def _lost(uow: UnitOfWork, order, f) -> None:
@@ -340,7 +363,7 @@ def _lost(uow: UnitOfWork, order, f) -> None:
     f.status = services.LOST
     services._done_waiting(f)
     services._note(order, f"parcel from {f.unit} lost in transit")
-    if any(x.status not in (services.DELIVERED, services.LOST) for x in order.fulfilments):
+    if any(x.status not in services.SETTLED for x in order.fulfilments):
         return
     if any(x.status == services.DELIVERED for x in order.fulfilments):
         order.status = "delivered"  # (receipt is confirmed automatically days after the last signing)
@@ -389,12 +412,15 @@ def refunded(uow: UnitOfWork, event: dict[str, Any], settings: Settings) -> None
         order.payment_status = "refunded"
     services._note(order, f"after-sales #{case.id} refunded {format_cents(amount)}")
     f = _fulfilment_of(order, case)
-    if f is None:
+    if f is None or not amount:
         return
-    if case.problem == "lost" and f.status == services.SHIPPING:
+    if case.problem == "lost":
+        if f.status not in (services.SHIPPING, services.LOST):
+            return  # it was delivered after all, before the refund: nothing was lost, nothing to claim
         _lost(uow, order, f)
-    if case.problem in IN_TRANSIT and f.delivery == "courier" and amount:
-        # DOMAIN.md: a loss in transit is claimed under the insurance agreed with the courier.
+    if case.problem in IN_TRANSIT and f.delivery == "courier" and not (case.resolution == "return" and case.restock):
+        # DOMAIN.md: a loss in transit is claimed under the insurance agreed with the courier (not for
+        # damaged goods that came back and are on sale again: nothing was lost).
         _send_claim(uow, case, f, amount, settings)
 
 
@@ -456,6 +482,8 @@ def sweep(uow: UnitOfWork, settings: Settings, at: datetime, limit: int) -> int:
             _send_claim(uow, case, _fulfilment_of(order, case), case.refund_cents or 0, settings)
             wait = settings.reply_deadline_seconds * min(2**case.claim_attempts, 16)
             case.claim_deadline_at = at + timedelta(seconds=wait)
+            if case.claim_attempts == services.ALERT_AFTER_ATTEMPTS:
+                services._note(order, f"logistics has not claimed after-sales #{case.id} after 3 tries: alerted")
             resent += 1
         if case.restocked_at is None and case.restock_deadline_at is not None and _aware(case.restock_deadline_at) < at:
             case.restock_attempts += 1

@@ -40,6 +40,9 @@ RESERVING, RESERVED, AWAITING_STOCK, PACKING, PACKED = "reserving", "reserved", 
 SHIPPING, DELIVERED, RELEASING, CANCELLED = "shipping", "delivered", "releasing", "cancelled"
 #: A parcel refunded to the customer as lost in transit (after-sales); the courier's insurance answers for it.
 LOST = "lost"
+#: Parcels done with: signed for, or lost and refunded. An order whose parcels are all settled, one of them
+#: delivered, is delivered.
+SETTLED = (DELIVERED, LOST)
 
 CANCELLABLE = {"placed", "awaiting_stock", "awaiting_payment", "awaiting_check", "paid", "packing", "ready_to_ship"}
 #: After this many unanswered tries the timeline tells customer service (the saga keeps trying).
@@ -676,7 +679,9 @@ def shipment_delivered(uow: UnitOfWork, event: dict[str, Any]) -> None:
         return
     if f.status == LOST:  # it turned up after all, after its refund: the order has moved on without it
         f.status = DELIVERED
-        _note(order, f"parcel from {f.unit} reported lost was delivered after its refund: customer service alerted")
+        _note_once(
+            uow, order, f"parcel from {f.unit} reported lost was delivered after its refund: customer service alerted"
+        )
         return
     f.status = DELIVERED
     _done_waiting(f)
@@ -684,7 +689,7 @@ def shipment_delivered(uow: UnitOfWork, event: dict[str, Any]) -> None:
     # The latest signing so far, whatever order the reports come in: once every parcel is signed for, when
     # the order was delivered (cash on delivery collected).
     order.delivered_at = max(event["at"], order.delivered_at or event["at"])
-    if all(x.status == DELIVERED for x in order.fulfilments):
+    if all(x.status in SETTLED for x in order.fulfilments):  # (one, at least, delivered: this one)
         order.status = "delivered"
     elif order.status in ("packing", "ready_to_ship"):
         order.status = "shipping"

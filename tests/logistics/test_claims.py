@@ -81,3 +81,22 @@ def test_bad_claims_and_settlements_change_nothing(logistics, client):
     assert client.post("/internal/claims/99999999999/settle", json={"paid_cents": 1, "by": "cs"}).status_code == 404
     assert client.post("/internal/claims/1/settle", json={"paid_cents": 1, "by": "cs"}).status_code == 404
     assert client.get("/internal/claims", query_string={"status": "lost"}).status_code == 422
+
+
+def test_a_lost_parcel_signed_for_after_all_withdraws_its_claim(logistics, client):
+    deliver(logistics, "logistics.arrange_delivery", arrange(1, "courier"))
+    deliver(logistics, "logistics.claim_loss", claim())
+    [opened] = claims(client)
+    waybill = opened["waybill"]
+    report = {
+        "source": "kuaidi100",
+        "waybill": waybill,
+        "events": [{"state": 3, "detail": "signed", "at": "2026-11-25T10:00:00+08:00"}],
+    }
+    assert client.post("/internal/tracking", json=report).status_code == 200
+    [withdrawn] = claims(client)
+    assert withdrawn["status"] == "withdrawn"
+    assert client.post(f"/internal/claims/{opened['id']}/settle", json={"paid_cents": 1, "by": "cs"}).status_code == 409
+    # A claim that arrives after the signing is withdrawn at once.
+    assert deliver(logistics, "logistics.claim_loss", claim(case=8)) == "handled"
+    assert {c["case"]: c["status"] for c in claims(client)} == {7: "withdrawn", 8: "withdrawn"}

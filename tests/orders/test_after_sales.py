@@ -377,3 +377,42 @@ def test_a_claim_logistics_never_answers_is_sent_again(orders, client):
     with orders.unit_of_work("sweep") as uow:
         assert services.sweep_deadlines(uow, orders.settings, at=later) == 1
     assert len(payloads(orders, "logistics.claim_loss")) == 2
+
+
+def test_a_parcel_lost_before_the_other_is_delivered_leaves_the_order_delivered_then(orders, client):
+    ids = shipped_by_courier(orders, client, LIPSTICK, TV)
+    refund_lost(orders, client)
+    assert order_view(client)["status"] == "shipping"  # the TV is still on its way
+    progress = {"fulfilment_id": ids["EL-WAREHOUSE"], "waybill": "SF", "at": signed(), "detail": "signed"}
+    reply(orders, "shipment.delivered", **progress)
+    assert order_view(client)["status"] == "delivered"
+
+
+def test_a_lost_case_claims_the_whole_parcel(orders, client):
+    shipped_by_courier(orders, client)
+    part = open_case(client, kind="refund", problem="lost", lines=[{"sku": "LIPSTICK-RED-01", "quantity": 1}])
+    assert part.status_code == 422 and "lines" in part.json["error"]["fields"]
+
+
+def test_a_lost_parcel_signed_for_before_its_refund_is_neither_lost_nor_claimed(orders, client):
+    ids = shipped_by_courier(orders, client)
+    case = open_case(client, kind="refund", problem="lost", lines=[{"sku": "LIPSTICK-RED-01", "quantity": 2}]).json
+    progress = {"fulfilment_id": ids["DS-COSMETICS"], "waybill": "SF", "at": signed(), "detail": "signed"}
+    reply(orders, "shipment.delivered", **progress)
+    act(client, case["id"], "agree", resolution="refund")  # customer service agreed it anyway
+    reply(orders, "after_sale.refunded", case=case["id"], amount_cents=2500)
+    view = order_view(client)
+    assert view["fulfilments"][0]["status"] == "delivered" and view["status"] == "delivered"
+    assert payloads(orders, "logistics.claim_loss") == []
+
+
+@pytest.mark.parametrize(("restock", "claimed"), [(True, False), (False, True)])
+def test_damaged_goods_are_claimed_unless_they_came_back_and_are_on_sale_again(orders, client, restock, claimed):
+    ids = shipped_by_courier(orders, client)
+    progress = {"fulfilment_id": ids["DS-COSMETICS"], "waybill": "SF", "at": signed(), "detail": "signed"}
+    reply(orders, "shipment.delivered", **progress)
+    case = open_case(client, kind="return", problem="damaged").json
+    act(client, case["id"], "agree", resolution="return")
+    act(client, case["id"], "received", restock=restock)
+    reply(orders, "after_sale.refunded", case=case["id"], amount_cents=1250)
+    assert bool(payloads(orders, "logistics.claim_loss")) is claimed
