@@ -113,7 +113,9 @@ class FakeInnerServices:
     def lookup_products(self, skus):
         self._call("catalog", "lookup_products")
         by_sku = {p["sku"]: p for p in self.products.values()}
-        return {"items": [by_sku[s] for s in skus if s in by_sku], "missing": [s for s in skus if s not in by_sku]}
+        # Copies, as over HTTP: what the gateway keeps must not change when the catalogue's product does.
+        found = [dict(by_sku[s]) for s in skus if s in by_sku]
+        return {"items": found, "missing": [s for s in skus if s not in by_sku]}
 
     # --- stores ----------------------------------------------------------------------------------
 
