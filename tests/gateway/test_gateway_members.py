@@ -73,3 +73,33 @@ def test_a_query_that_is_not_valid_is_refused(client, admin):
         response = client.get("/api/admin/members", query_string=query, headers=bearer(admin))
         assert response.status_code == 422, query
         assert response.json["error"]["code"] == "validation_error"
+
+
+def test_the_search_runs_on_postgresql(monkeypatch):
+    from tests.infra import fresh_postgres_database, postgres_available
+
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not reachable")
+    from gateway import services
+    from gateway.config import runtime
+    from shared.testing import fresh_database
+
+    url = fresh_postgres_database("mall_test_gateway_members")
+    monkeypatch.setenv("MALL_DATABASE_URL_GATEWAY", url)
+    fresh_database(runtime, url)
+    try:
+        with runtime.db.session() as session, session.begin():
+            people = (("li_ming", "Li.Ming@example.cn", "138 0000 1111"), ("wang_fang", None, None))
+            for username, email, phone in people:
+                account = {"username": username, "username_key": username, "password_hash": "x", "token_version": 1}
+                person = {"email": email, "phone": phone, "role": "customer", "created_at": services.now()}
+                session.add(services.User(**account, **person))
+        with runtime.db.session() as session, session.begin():
+            by_phone, total = services.search_members(session, "0000-1111", 1, 20)
+            by_email, _ = services.search_members(session, "LI.MING@", 1, 20)
+            literal, none = services.search_members(session, "%", 1, 20)
+        assert [u.username for u in by_phone] == ["li_ming"] and total == 1
+        assert [u.username for u in by_email] == ["li_ming"]
+        assert literal == [] and none == 0
+    finally:
+        runtime.reset()
