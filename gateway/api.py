@@ -373,15 +373,17 @@ def skus_in_stock(skus: list[str]) -> set[str]:
 
 @shop.get("/products/<id:product_id>")
 def get_product(product_id: int):
-    """One product with its availability per unit (and one more view for "hot")."""
+    """One product with its availability per unit (and one more view for "hot"). A product withdrawn from sale
+    keeps its page (`on_sale: false`, `withdrawn_at`), and shows `in_stock: false`: it cannot be bought."""
     product = inner().get_product(product_id, count_view=True)
     if product is None:
         raise not_found("Product")
     rows = [row for row in inner().availability([product["sku"]]) if row.get("sku") == product["sku"]]
     available = sum(max(0, row.get("available", 0)) for row in rows)
     units = [{"unit": row["unit"], "available": row.get("available", 0)} for row in rows]
-    availability = {"in_stock": available > 0, "available": available, "units": units}
-    return product | {"in_stock": available > 0, "availability": availability}
+    buyable = available > 0 and product.get("on_sale", True)
+    availability = {"in_stock": buyable, "available": available, "units": units}
+    return product | {"in_stock": buyable, "availability": availability}
 
 
 @shop.get("/products/<id:product_id>/reviews")
@@ -451,7 +453,8 @@ def _find_order(number: str) -> tuple[dict[str, Any], bool]:
 @shop.post("/orders")
 @requires("customer", placing=True)
 def place_order():
-    """Place an order (send `Idempotency-Key` to make retries safe) -> 202 `{"number", "status": "placed"}`."""
+    """Place an order (send `Idempotency-Key` to make retries safe) -> 202 `{"number", "status": "placed"}`;
+    422 `unknown_product` or `product_withdrawn` naming the items that cannot be bought."""
     key = idempotency_key()
     body = load_json(schemas.OrderIn)
     if g.placed is not None:
@@ -469,13 +472,17 @@ def submit_order(
     """Price a validated OrderIn from the catalogue and place it for the caller -> 202 `{"number", "status"}`.
 
     `POST /api/orders` and the cart's checkout both place their orders here; `digest` and `alongside` are
-    `services.place_order`'s. 422 `unknown_product` naming each item the catalogue does not have.
+    `services.place_order`'s. 422 `unknown_product` naming each item the catalogue does not have, 422
+    `product_withdrawn` each item an administrator withdrew from sale.
     """
     skus = list(dict.fromkeys(item["sku"] for item in body["items"]))
     products = product_cache().lookup(skus)
     unknown = services.unknown_skus(body["items"], products)
     if unknown:
         raise ApiError(422, "unknown_product", "Some products do not exist.", unknown)
+    withdrawn = services.withdrawn_skus(body["items"], products)
+    if withdrawn:
+        raise ApiError(422, "product_withdrawn", "Some products are no longer sold.", withdrawn)
     lines = services.order_lines(body["items"], products)
     number, _ = services.place_order(runtime, g.me.id, key, body, lines, digest=digest, alongside=alongside)
     return {"number": number, "status": "placed"}, 202

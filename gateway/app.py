@@ -16,8 +16,10 @@ from shared.web import SafeJSON, error_body, install_error_handlers
 from . import services
 from .api import admin, finance, people, shop, staff
 from .cart_api import addresses, cart
+from .catalogue_api import catalogue, categories
 from .clients import PRODUCT_CACHE_SECONDS, InnerServices, ProductCache
 from .config import runtime
+from .members_api import members
 from .openapi import docs
 from .services import RateLimited
 from .webhooks import webhooks
@@ -103,7 +105,8 @@ def create_app(test_config: dict[str, Any] | None = None, inner: Any = None) -> 
         log.warning("inner service unavailable: %s", exc)
         return error_body("service_unavailable", "A part of the mall is not answering; try again shortly."), 503
 
-    for blueprint in (people, admin, shop, addresses, cart, staff, finance, webhooks, docs):
+    blueprints = (people, admin, catalogue, members, shop, categories, addresses, cart, staff, finance, webhooks, docs)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
 
     if app.config["BOOTSTRAP_ADMIN"]:

@@ -75,7 +75,8 @@ def make_default(address_id: int):
 @requires("customer")
 def show_cart():
     """The cart priced from the catalogue now: `{"items": [{sku, name, price, quantity, line_total, in_stock,
-    missing}], "total": "25.00"}`. A SKU the catalogue no longer has shows `missing: true` and no price."""
+    missing, withdrawn}], "total": "25.00"}`. A SKU the catalogue no longer has shows `missing: true` and no
+    price; one withdrawn from sale shows `withdrawn: true`; neither counts in the total."""
     with runtime.db.session() as session, session.begin():
         held = cart_services.cart_of(session, g.me.id)
     products = product_cache().lookup([sku for sku, _ in held])
@@ -89,13 +90,17 @@ def put_item(sku: str):
     """Hold this many of a product: `{"quantity": 2}` -> the line `{sku, name, price, quantity, line_total, missing}`.
 
     Adds the SKU if the cart lacks it (at most 100 lines: 409 `cart_full`). The quantity follows an order
-    line's rules; an SKU the catalogue does not have is 422 `unknown_product`. Changing a variant is taking
+    line's rules; an SKU the catalogue does not have is 422 `unknown_product`, one withdrawn from sale 422
+    `product_withdrawn`. Changing a variant is taking
     one SKU out and putting another in."""
     body = load_json(schemas.CartQuantity)
     item = load_body(schemas.OrderItemIn, {"sku": sku, "quantity": body["quantity"]})
     product = product_cache().lookup([item["sku"]]).get(item["sku"])
     if product is None:
         raise ApiError(422, "unknown_product", "Some products do not exist.", {"sku": ["No product has this SKU."]})
+    if not product.get("on_sale", True):
+        reason = {"sku": ["This product is withdrawn from sale."]}
+        raise ApiError(422, "product_withdrawn", "Some products are no longer sold.", reason)
     with runtime.db.session() as session, session.begin():
         cart_services.set_quantity(session, g.me.id, item["sku"], item["quantity"])
     return cart_services.cart_line(item["sku"], item["quantity"], product)

@@ -182,7 +182,8 @@ def cart_line(sku: str, quantity: int, product: dict[str, Any] | None) -> dict[s
     """One line as the customer sees it, priced from the catalogue's `product` (None: the catalogue no
     longer has the SKU, and the line shows it)."""
     if product is None:
-        return {"sku": sku, "name": None, "price": None, "quantity": quantity, "line_total": None, "missing": True}
+        return {"sku": sku, "name": None, "price": None, "quantity": quantity, "line_total": None, "missing": True,
+                "withdrawn": False}  # fmt: skip
     cents = to_cents(product["price"])
     return {
         "sku": sku,
@@ -191,13 +192,18 @@ def cart_line(sku: str, quantity: int, product: dict[str, Any] | None) -> dict[s
         "quantity": quantity,
         "line_total": format_cents(cents * quantity),
         "missing": False,
+        "withdrawn": not product.get("on_sale", True),
     }
 
 
 def cart_view(cart: list[tuple[str, int]], products: dict[str, dict], in_stock: set[str]) -> dict[str, Any]:
-    """The cart priced now: `{items, total}`; a SKU the catalogue no longer has is flagged and not counted."""
-    items = [cart_line(sku, quantity, products.get(sku)) | {"in_stock": sku in in_stock} for sku, quantity in cart]
-    total = sum(to_cents(item["line_total"]) for item in items if not item["missing"])
+    """The cart priced now: `{items, total}`; a SKU the catalogue no longer has, or one withdrawn from sale,
+    is flagged and not counted (a checkout with it is refused: 422 `product_withdrawn`)."""
+    items = []
+    for sku, quantity in cart:
+        line = cart_line(sku, quantity, products.get(sku))
+        items.append(line | {"in_stock": sku in in_stock and not line["withdrawn"]})
+    total = sum(to_cents(item["line_total"]) for item in items if not (item["missing"] or item["withdrawn"]))
     return {"items": items, "total": format_cents(total)}
 
 

@@ -67,8 +67,35 @@ class InnerServices:
         return self.catalog.get_or_none(f"/internal/products/{product_id}", params={"view": 1} if count_view else None)
 
     def lookup_products(self, skus: list[str]) -> dict[str, Any]:
-        """`{items: [product], missing: [sku]}`."""
+        """`{items: [product], missing: [sku]}`; a withdrawn product is an item with `on_sale` false."""
         return self.catalog.post("/internal/products/lookup", json={"skus": skus})
+
+    def change_product(self, product_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """The product with `changed: {field: [before, after]}`; 404 / 422 as ApiError."""
+        return self.catalog.call("PATCH", f"/internal/products/{product_id}", json=body)
+
+    def withdraw_product(self, product_id: int) -> dict[str, Any]:
+        return self.catalog.post(f"/internal/products/{product_id}/withdraw")
+
+    def restore_product(self, product_id: int) -> dict[str, Any]:
+        return self.catalog.post(f"/internal/products/{product_id}/restore")
+
+    def categories(self) -> dict[str, Any]:
+        """`{items: [{id, name, products, withdrawn}]}`."""
+        return self.catalog.get("/internal/categories")
+
+    def create_category(self, name: str) -> dict[str, Any]:
+        return self.catalog.post("/internal/categories", json={"name": name})
+
+    def delete_category(self, category_id: int) -> None:
+        """404, 409 `category_in_use` as ApiError."""
+        self.catalog.call("DELETE", f"/internal/categories/{category_id}")
+
+    def manufacturers(self) -> dict[str, Any]:
+        return self.catalog.get("/internal/manufacturers")
+
+    def suppliers(self) -> dict[str, Any]:
+        return self.catalog.get("/internal/suppliers")
 
     def reviews(self, product_id: int, params: dict[str, Any]) -> dict[str, Any] | None:
         """`{items, total, page, per_page, rating}`; None for an unknown product."""
@@ -242,12 +269,17 @@ class InnerServices:
 class ProductCache:
     """The catalogue's products by SKU for placing orders, each kept `seconds` after the catalogue gave it.
 
-    Every order needs the name, price, division and unit of its SKUs; asking the catalogue over HTTP
-    each time cost a good share of the gateway's CPU per order (and the catalogue's). A product may
-    therefore be up to `seconds` old when an order is priced. That is acceptable today because the
-    catalogue has no way to change a product once created (no price-change API): what is kept cannot
-    differ from what the catalogue would say. A price-change API (or any edit of a product's name,
-    division or unit) must invalidate this cache in every gateway process, or set PRODUCT_CACHE_SECONDS to 0.
+    Every order needs the name, price, division and unit of its SKUs, and whether it is on sale; asking
+    the catalogue over HTTP each time cost a good share of the gateway's CPU per order (and the
+    catalogue's). A product may therefore be up to `seconds` old when an order is priced.
+
+    Administrators change prices and withdraw products (gateway/catalogue_api.py). The gateway process
+    that handled the change `forget`s the product at once; every other gateway process keeps what it
+    had for at most `seconds` more. So for up to 5 s after a price change an order placed through
+    another process may be priced at the old price (the price its customer was shown a moment before;
+    the order keeps whichever price it was placed at), and an order for a product just withdrawn may
+    still be accepted. docs/architecture.md ("Catalogue administration") says why that is accepted;
+    PRODUCT_CACHE_SECONDS = 0 keeps nothing.
 
     Only products the catalogue found are kept: a SKU it did not know is asked again on the next
     order, so a product created a moment ago is never hidden by a remembered miss.
@@ -255,7 +287,9 @@ class ProductCache:
     Safe across the web server's threads: the lock guards the dictionary only, never the HTTP call,
     so two threads missing the same SKU at once both ask the catalogue (and either answer is right).
     Entries past their time are dropped at most once per `seconds`, so the cache holds about the
-    SKUs ordered in the last few seconds.
+    SKUs ordered in the last few seconds. A lookup that was asking the catalogue while a product was
+    forgotten keeps nothing of what it fetched (it may predate the change), so `forget` is never undone
+    by an answer already on its way.
     """
 
     def __init__(self, inner: Any, seconds: float = PRODUCT_CACHE_SECONDS, clock: Callable[[], float] = time.monotonic):
@@ -265,6 +299,8 @@ class ProductCache:
         self._lock = threading.Lock()
         self._kept: dict[str, tuple[float, dict[str, Any]]] = {}  # sku -> (expires at, product)
         self._next_sweep = 0.0
+        #: Bumped by every `forget`: a lookup that started under another generation keeps nothing.
+        self._generation = 0
 
     def lookup(self, skus: list[str]) -> dict[str, dict[str, Any]]:
         """{sku: product} for the SKUs the catalogue knows; unknown SKUs are simply absent.
@@ -274,18 +310,28 @@ class ProductCache:
         now = self.clock()
         with self._lock:
             found = {sku: entry[1] for sku in skus if (entry := self._kept.get(sku)) and entry[0] > now}
+            generation = self._generation
         missing = [sku for sku in skus if sku not in found]
         if not missing:
             return found
         fetched = {p["sku"]: p for p in self.inner.lookup_products(missing).get("items", [])}
         if self.seconds > 0 and fetched:
-            self._keep(fetched)
+            self._keep(fetched, generation)
         return found | fetched
 
-    def _keep(self, products: dict[str, dict[str, Any]]) -> None:
+    def forget(self, skus: list[str]) -> None:
+        """Drop these products now: the catalogue changed them (a price, a withdrawal) through this process."""
+        with self._lock:
+            for sku in skus:
+                self._kept.pop(sku, None)
+            self._generation += 1
+
+    def _keep(self, products: dict[str, dict[str, Any]], generation: int) -> None:
         now = self.clock()
         expires = now + self.seconds
         with self._lock:
+            if generation != self._generation:  # something was forgotten while we asked: this may be older
+                return
             if now >= self._next_sweep:
                 self._kept = {sku: entry for sku, entry in self._kept.items() if entry[0] > now}
                 self._next_sweep = now + self.seconds

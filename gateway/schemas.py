@@ -295,8 +295,167 @@ class ProductDetail(ProductSummary):
     supplier = fields.String()
     division = fields.String()
     unit = fields.String(allow_none=True)
+    #: false once an administrator withdrew it from sale: the page and reviews stay, it cannot be bought
+    on_sale = fields.Boolean()
+    withdrawn_at = fields.String(allow_none=True, metadata={"format": "date-time"})
     availability = fields.Nested(Availability)
     rating = fields.Nested("Rating")
+
+
+# --- catalogue administration and merchandisers' queries (gateway/catalogue_api.py) ----------------
+
+
+def _strip(data):
+    if isinstance(data, dict):
+        return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
+    return data
+
+
+PRODUCT_STATUSES = ("on_sale", "withdrawn", "all")
+
+
+class ProductChange(Schema):
+    """What an administrator may change of a product, at least one field. `sku`, `division` and `unit` may be
+    sent only as they are (a form that sends the whole product); another value is 422 with the reason."""
+
+    name = _text(200)
+    price = Amount(positive=True, validate=validate.Range(max=MAX_CENTS), metadata={"example": "11.80"})
+    category = _text(64)
+    manufacturer = _text(100)
+    supplier = _text(100)
+    sku = fields.String(validate=validate.Regexp(r"^[A-Za-z0-9_.-]{1,64}$"))
+    division = fields.String(validate=validate.OneOf(DIVISIONS))
+    unit = fields.String(allow_none=True, validate=UNIT_CODE)
+
+    @pre_load
+    def _strip(self, data, **_):
+        return _strip(data)
+
+    @validates_schema
+    def _something(self, data, **_):
+        if not data:
+            raise ValidationError("Send at least one of name, price, category, manufacturer, supplier.")
+
+
+class AdminProductQuery(Query):
+    q = fields.String(validate=validate.Length(max=100))
+    category = fields.String(validate=validate.Length(max=64))
+    manufacturer = fields.String(validate=validate.Length(max=100))
+    supplier = fields.String(validate=validate.Length(max=100))
+    status = fields.String(load_default="all", validate=validate.OneOf(PRODUCT_STATUSES))
+    sort = fields.String(validate=validate.OneOf(["price", "-price", "newest", "hot"]))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class StockReportQuery(Query):
+    #: Only products with fewer than this many available (at `unit`, else in all units together).
+    below = fields.Integer(validate=validate.Range(min=0, max=1_000_000), metadata={"example": 5})
+    unit = fields.String(validate=UNIT_CODE)
+    category = fields.String(validate=validate.Length(max=64))
+    manufacturer = fields.String(validate=validate.Length(max=100))
+    supplier = fields.String(validate=validate.Length(max=100))
+    status = fields.String(load_default="on_sale", validate=validate.OneOf(PRODUCT_STATUSES))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class CategoryIn(Schema):
+    name = _text(64, required=True, metadata={"example": "Tea sets"})
+
+    @pre_load
+    def _strip(self, data, **_):
+        return _strip(data)
+
+
+class MemberQuery(Query):
+    #: Part of a username, email or phone number (any case; a phone also without spaces and dashes).
+    q = fields.String(validate=validate.Length(max=100))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class AdminProduct(ProductSummary):
+    supplier = fields.String()
+    division = fields.String()
+    unit = fields.String(allow_none=True)
+    on_sale = fields.Boolean()
+    withdrawn_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    views = fields.Integer()
+    units_sold = fields.Integer()
+    created_at = fields.String(metadata={"format": "date-time"})
+
+
+class ChangedProduct(AdminProduct):
+    #: What the change changed: `{"price": ["12.50", "11.80"]}`.
+    changed = fields.Dict(keys=fields.String(), values=fields.List(fields.Raw()))
+
+
+class AdminProductPage(Schema):
+    items = fields.List(fields.Nested(AdminProduct))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class NamedCount(Schema):
+    """A category, manufacturer or supplier: its products on sale and its products withdrawn."""
+
+    id = fields.Integer()
+    name = fields.String()
+    products = fields.Integer()
+    withdrawn = fields.Integer()
+
+
+class NamedCountList(Schema):
+    items = fields.List(fields.Nested(NamedCount))
+
+
+class PublicCategory(Schema):
+    id = fields.Integer()
+    name = fields.String(metadata={"example": "Tea"})
+    #: How many products on sale it holds.
+    products = fields.Integer()
+
+
+class PublicCategoryList(Schema):
+    items = fields.List(fields.Nested(PublicCategory))
+
+
+class UnitStock(Schema):
+    unit = fields.String()
+    on_hand = fields.Integer()
+    reserved = fields.Integer()
+    available = fields.Integer()
+
+
+class StockRow(AdminProduct):
+    on_hand = fields.Integer()
+    reserved = fields.Integer()
+    available = fields.Integer()
+    units = fields.List(fields.Nested(UnitStock))
+
+
+class StockReport(Schema):
+    items = fields.List(fields.Nested(StockRow))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class MemberOut(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    created_at = fields.String(metadata={"format": "date-time"})
+
+
+class MemberPage(Schema):
+    items = fields.List(fields.Nested(MemberOut))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
 
 
 class ReviewIn(Schema):
@@ -650,6 +809,8 @@ class CartLineOut(Schema):
     in_stock = fields.Boolean()
     #: true: the catalogue no longer has this SKU; the line is not counted in the total and cannot be bought
     missing = fields.Boolean()
+    #: true: an administrator withdrew the product from sale; not counted in the total, cannot be bought
+    withdrawn = fields.Boolean()
 
 
 class CartOut(Schema):

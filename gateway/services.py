@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -368,6 +368,43 @@ def member_exists(session: Session, member_id: int) -> bool:
     return user is not None and user.role == "customer"
 
 
+def _digits(column):
+    """A phone number as stored, without the spaces and dashes people write in it."""
+    return func.replace(func.replace(column, " ", ""), "-", "")
+
+
+def search_members(session: Session, q: str | None, page: int, per_page: int) -> tuple[list[User], int]:
+    """Members (customers) whose username, email or phone contains `q` (any case; a phone also without its
+    spaces and dashes), newest first, one page, and how many match. Staff accounts are not members."""
+    filters = [User.role == "customer"]
+    if q:
+        needle = q.lower()
+        matches = [
+            User.username_key.contains(needle, autoescape=True),
+            func.lower(User.email).contains(needle, autoescape=True),
+        ]
+        number = q.replace(" ", "").replace("-", "")
+        if number:
+            matches.append(_digits(User.phone).contains(number, autoescape=True))
+        filters.append(or_(*matches))
+    total = session.scalar(select(func.count()).select_from(User).where(*filters)) or 0
+    rows = session.scalars(
+        select(User).where(*filters).order_by(User.id.desc()).limit(per_page).offset((page - 1) * per_page)
+    ).all()
+    return list(rows), total
+
+
+def member_view(user: User) -> dict[str, Any]:
+    """A member as customer service sees one: never the password hash nor the token version."""
+    return {
+        "id": user.id,
+        "username": user.username,
+        "email": user.email,
+        "phone": user.phone,
+        "created_at": iso(user.created_at),
+    }
+
+
 # --- tokens --------------------------------------------------------------------------------------
 
 
@@ -508,6 +545,17 @@ def unknown_skus(items: list[dict[str, Any]], products: dict[str, dict]) -> dict
     """Per-item reasons for SKUs the catalogue does not know: {"items.1.sku": ["Unknown product."]}."""
     return {
         f"items.{i}.sku": ["No product has this SKU."] for i, item in enumerate(items) if item["sku"] not in products
+    }
+
+
+def withdrawn_skus(items: list[dict[str, Any]], products: dict[str, dict]) -> dict[str, list[str]]:
+    """Per-item reasons for products an administrator withdrew from sale: {"items.0.sku": ["Withdrawn ..."]}.
+
+    A product without `on_sale` (a catalogue from before withdrawals) is on sale."""
+    return {
+        f"items.{i}.sku": ["This product is withdrawn from sale."]
+        for i, item in enumerate(items)
+        if not products[item["sku"]].get("on_sale", True)
     }
 
 

@@ -1,4 +1,5 @@
-"""Catalog's internal HTTP API (service to service, token required): products, categories and reviews."""
+"""Catalog's internal HTTP API (service to service, token required): products, categories, manufacturers,
+suppliers and reviews."""
 
 from flask import Blueprint, request
 
@@ -6,7 +7,17 @@ from shared.web import load_body, not_found, schema_instance
 
 from . import services
 from .config import runtime
-from .schemas import Lookup, NewProduct, NewReview, ProductOut, ProductQuery, ReviewOut, ReviewQuery
+from .schemas import (
+    Lookup,
+    NewCategory,
+    NewProduct,
+    NewReview,
+    ProductChange,
+    ProductOut,
+    ProductQuery,
+    ReviewOut,
+    ReviewQuery,
+)
 
 bp = Blueprint("catalog", __name__, url_prefix="/internal")
 
@@ -47,6 +58,24 @@ def get_product(product_id: int):
         return schema_instance(ProductOut).dump(product) | {"rating": rating}
 
 
+@bp.patch("/products/<int:product_id>")
+def change_product(product_id: int):
+    """`{"price": "2799.00", "name"?, "category"?, "manufacturer"?, "supplier"?}` -> the product with
+    `changed: {field: [before, after]}`; 404; 422 for another `sku`, `division` or `unit`."""
+    body = load_body(ProductChange)
+    with runtime.db.session() as session, session.begin():
+        product, changed = services.change_product(session, product_id, body)
+        return schema_instance(ProductOut).dump(product) | {"changed": changed}
+
+
+@bp.post("/products/<int:product_id>/<any(withdraw, restore):action>")
+def withdraw_or_restore(product_id: int, action: str):
+    """Withdraw a product from sale, or put it back (`restore`) -> the product; the same again changes nothing."""
+    move = services.withdraw_product if action == "withdraw" else services.restore_product
+    with runtime.db.session() as session, session.begin():
+        return schema_instance(ProductOut).dump(move(session, product_id))
+
+
 @bp.post("/products/lookup")
 def lookup_products():
     """`{"skus": ["TV-55-SKYWORTH", "NOPE-1"]}` -> `{"items": [product], "missing": ["NOPE-1"]}`."""
@@ -58,9 +87,41 @@ def lookup_products():
 
 @bp.get("/categories")
 def list_categories():
-    """`{"items": [{"name": "TVs", "products": 12}]}`."""
+    """`{"items": [{"id": 3, "name": "TVs", "products": 12, "withdrawn": 1}]}` (`products`: those on sale)."""
     with runtime.db.session() as session, session.begin():
         return {"items": services.list_categories(session)}
+
+
+@bp.post("/categories")
+def create_category():
+    """`{"name": "Tea sets"}` -> 201 `{id, name, products: 0, withdrawn: 0}`; 409 `category_exists`."""
+    body = load_body(NewCategory)
+    with runtime.db.session() as session, session.begin():
+        category = services.create_category(session, body["name"])
+        session.flush()
+        return {"id": category.id, "name": category.name, "products": 0, "withdrawn": 0}, 201
+
+
+@bp.delete("/categories/<int:category_id>")
+def delete_category(category_id: int):
+    """-> 204; 404; 409 `category_in_use` while a product (on sale or withdrawn) names it."""
+    with runtime.db.session() as session, session.begin():
+        services.delete_category(session, category_id)
+    return "", 204
+
+
+@bp.get("/manufacturers")
+def list_manufacturers():
+    """`{"items": [{"id", "name": "Skyworth", "products": 12, "withdrawn": 0}]}`, by name."""
+    with runtime.db.session() as session, session.begin():
+        return {"items": services.list_manufacturers(session)}
+
+
+@bp.get("/suppliers")
+def list_suppliers():
+    """`{"items": [{"id", "name": "Nanning Electric", "products": 30, "withdrawn": 2}]}`, by name."""
+    with runtime.db.session() as session, session.begin():
+        return {"items": services.list_suppliers(session)}
 
 
 @bp.post("/products/<int:product_id>/reviews")

@@ -28,7 +28,8 @@ DIVISIONS = ("department_store", "supermarket", "electronics")
 
 
 class Category(Base):
-    """A shelf of the shop (TVs, cosmetics, rice and oil); created the first time a product names it."""
+    """A shelf of the shop (TVs, cosmetics, rice and oil): created the first time a product names it, or by an
+    administrator ahead of its products; removed only while no product names it."""
 
     __tablename__ = "categories"
 
@@ -51,7 +52,12 @@ class Supplier(Base):
 
 
 class Product(Base):
-    """One product the mall sells; `unit` is the counter or warehouse that owns it (none for supermarket goods)."""
+    """One product the mall sells; `unit` is the counter or warehouse that owns it (none for supermarket goods).
+
+    A product is never deleted: orders, reviews, sales reports and statements name its SKU. Removing it
+    withdraws it from sale (`withdrawn_at`): it leaves search and cannot be ordered, its page and
+    reviews stay readable, and it can be put back on sale.
+    """
 
     __tablename__ = "products"
     __table_args__ = (
@@ -73,6 +79,12 @@ class Product(Base):
     views: Mapped[int] = mapped_column(BigInteger, default=0, index=True)
     units_sold: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    #: When an administrator withdrew it from sale; NULL while it is on sale.
+    withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def on_sale(self) -> bool:
+        return self.withdrawn_at is None
 
     # Many-to-one and always shown with the product: load them in the same query.
     category: Mapped[Category] = relationship(lazy="joined", innerjoin=True)

@@ -1,4 +1,5 @@
-"""Catalog's HTTP schemas: a new product, the search query, a lookup, and the product as callers see it."""
+"""Catalog's HTTP schemas: a new or changed product, the search query, a lookup, categories, and the product as
+callers see it."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -10,6 +11,8 @@ from shared.money import Money
 from .models import DIVISIONS
 
 SORTS = ("price", "-price", "newest", "hot")
+#: Which products a search sees: those on sale (the storefront's), those withdrawn, or every one.
+STATUSES = ("on_sale", "withdrawn", "all")
 
 
 def _name(max_length: int = 100) -> fields.String:
@@ -54,6 +57,40 @@ class NewProduct(Schema):
             raise ValidationError("Required unless the division is supermarket.", "unit")
 
 
+class ProductChange(Schema):
+    """What an administrator may change of a product: any of these, at least one.
+
+    `sku`, `division` and `unit` may be sent only as they are (a form that sends the whole product):
+    services.change_product refuses another value, with the reason.
+    """
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    price = Money(positive=True)
+    category = fields.String(validate=validate.Length(min=1, max=100))
+    manufacturer = fields.String(validate=validate.Length(min=1, max=100))
+    supplier = fields.String(validate=validate.Length(min=1, max=100))
+    sku = fields.String(validate=validate.Length(min=1, max=64))
+    division = fields.String(validate=validate.OneOf(DIVISIONS))
+    unit = fields.String(allow_none=True, validate=validate.Length(min=1, max=32))
+
+    @pre_load
+    def strip(self, data: Any, **_: Any) -> Any:
+        return _strip_strings(data)
+
+    @validates_schema
+    def something_to_change(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ValidationError("Send at least one of name, price, category, manufacturer, supplier.")
+
+
+class NewCategory(Schema):
+    name = _name()
+
+    @pre_load
+    def strip(self, data: Any, **_: Any) -> Any:
+        return _strip_strings(data)
+
+
 class ProductQuery(Schema):
     class Meta:
         unknown = EXCLUDE  # the gateway may pass its own query parameters along
@@ -61,6 +98,8 @@ class ProductQuery(Schema):
     q = fields.String(load_default=None, validate=validate.Length(max=100))
     category = fields.String(load_default=None, validate=validate.Length(max=100))
     manufacturer = fields.String(load_default=None, validate=validate.Length(max=100))
+    supplier = fields.String(load_default=None, validate=validate.Length(max=100))
+    status = fields.String(load_default="on_sale", validate=validate.OneOf(STATUSES))
     min_price = Money(load_default=None, validate=validate.Range(min=0))
     max_price = Money(load_default=None, validate=validate.Range(min=0))
     sort = fields.String(load_default=None, validate=validate.OneOf(SORTS))
@@ -103,6 +142,8 @@ class ProductOut(Schema):
     views = fields.Integer()
     units_sold = fields.Integer()
     created_at = fields.Function(lambda p: _iso(p.created_at))
+    on_sale = fields.Boolean()
+    withdrawn_at = fields.Function(lambda p: _iso(p.withdrawn_at) if p.withdrawn_at else None)
 
 
 #: A review may show up to nine photos (as the storefronts' 晒单 does), each a link to where it is stored.

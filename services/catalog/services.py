@@ -1,4 +1,5 @@
-"""Catalog's use cases: add and find products, count views and sales, reviews. No Flask, no Celery."""
+"""Catalog's use cases: add, change, withdraw and find products, categories, manufacturers and suppliers, count
+views and sales, reviews. No Flask, no Celery."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.messaging import UnitOfWork, now
+from shared.money import format_cents
 from shared.web import ApiError
 
 from .models import Category, Manufacturer, Product, Purchase, Review, Supplier
@@ -28,8 +30,14 @@ _ORDERINGS = {
 
 
 def _named(session: Session, model: type[Category | Manufacturer | Supplier], name: str):
-    """The row called `name`, created on first use (two first uses at once: the loser reads the winner's)."""
-    found = session.scalar(select(model).where(model.name == name))
+    """The row called `name`, created on first use (two first uses at once: the loser reads the winner's).
+
+    The row is read FOR SHARE: an administrator removing that category at this moment (delete_category
+    locks it FOR UPDATE) waits for this product, then sees it and refuses, instead of the product
+    failing on a category gone under it.
+    """
+    named = select(model).where(model.name == name).with_for_update(read=True)
+    found = session.scalar(named)
     if found is not None:
         return found
     try:
@@ -37,7 +45,7 @@ def _named(session: Session, model: type[Category | Manufacturer | Supplier], na
             found = model(name=name)
             session.add(found)
     except IntegrityError:
-        found = session.scalar(select(model).where(model.name == name))
+        found = session.scalar(named)
     return found
 
 
@@ -74,7 +82,74 @@ def _sku_taken(sku: str) -> ApiError:
     return ApiError(409, "sku_taken", f"A product with SKU {sku} already exists.")
 
 
-def _named_like(model: type[Category | Manufacturer], name: str):
+#: Why a product's SKU, division and unit stay as created (docs/architecture.md, "Catalogue administration").
+FIXED = {
+    "sku": "Cannot be changed: orders, stock, reviews and statements know the product by its SKU.",
+    "division": "Cannot be changed: it decides which units sell the product and hold its stock.",
+    "unit": "Cannot be changed: the unit holds the product's stock and packs its orders.",
+}
+
+
+def _locked_product(session: Session, product_id: int) -> Product:
+    product = session.scalar(
+        select(Product).where(Product.id == product_id).with_for_update().execution_options(populate_existing=True)
+    )
+    if product is None:
+        raise ApiError(404, "not_found", "Product was not found.")
+    return product
+
+
+def change_product(session: Session, product_id: int, changes: dict[str, Any]) -> tuple[Product, dict[str, list]]:
+    """Change a product's name, price, category, manufacturer or supplier (a category, manufacturer or
+    supplier named for the first time is created) -> the product and what changed, `{field: [before, after]}`
+    (a price as "12.50"). The product's row is locked, so two changes at once apply one after the other.
+
+    `sku`, `division` and `unit` may be given only as they are: another value is 422 with the reason
+    (FIXED). Orders already placed keep the price they were placed at: their lines carry it.
+    """
+    product = _locked_product(session, product_id)
+    fixed = {
+        field: [reason]
+        for field, reason in FIXED.items()
+        if field in changes and changes[field] != getattr(product, field)
+    }
+    if fixed:
+        raise ApiError(422, "validation_error", "Some fields are not valid.", fixed)
+    changed: dict[str, list] = {}
+    if "name" in changes and changes["name"] != product.name:
+        changed["name"] = [product.name, changes["name"]]
+        product.name = changes["name"]
+    if "price" in changes and changes["price"] != product.price_cents:
+        changed["price"] = [format_cents(product.price_cents), format_cents(changes["price"])]
+        product.price_cents = changes["price"]
+    for field, model in (("category", Category), ("manufacturer", Manufacturer), ("supplier", Supplier)):
+        if field in changes and changes[field] != getattr(product, field).name:
+            changed[field] = [getattr(product, field).name, changes[field]]
+            setattr(product, field, _named(session, model, changes[field]))
+    session.flush()
+    return product, changed
+
+
+def withdraw_product(session: Session, product_id: int) -> Product:
+    """Withdraw a product from sale (DOMAIN.md: "remove products"): it leaves search and cannot be ordered;
+    its page and reviews stay. Withdrawing it again changes nothing (it keeps the first time)."""
+    product = _locked_product(session, product_id)
+    if product.withdrawn_at is None:
+        product.withdrawn_at = now()
+        session.flush()
+    return product
+
+
+def restore_product(session: Session, product_id: int) -> Product:
+    """Put a withdrawn product back on sale; one on sale stays as it is."""
+    product = _locked_product(session, product_id)
+    if product.withdrawn_at is not None:
+        product.withdrawn_at = None
+        session.flush()
+    return product
+
+
+def _named_like(model: type[Category | Manufacturer | Supplier], name: str):
     # Names are few and short: matching them case-insensitively costs nothing, products use the id index.
     return select(model.id).where(func.lower(model.name) == name.lower())
 
@@ -82,8 +157,9 @@ def _named_like(model: type[Category | Manufacturer], name: str):
 def search_products(session: Session, query: dict[str, Any]) -> tuple[Sequence[Product], int]:
     """One page of products matching the query, and how many match in all.
 
-    `q` is a case-insensitive substring of the name or the SKU; `category` and `manufacturer` are
-    names; prices are integer cents. Orderings are stable: ties are broken by id.
+    `q` is a case-insensitive substring of the name or the SKU; `category`, `manufacturer` and
+    `supplier` are names; prices are integer cents; `status` is `on_sale` (the default: what the
+    storefront shows), `withdrawn` or `all`. Orderings are stable: ties are broken by id.
     """
     filters = []
     if query.get("q"):
@@ -98,6 +174,13 @@ def search_products(session: Session, query: dict[str, Any]) -> tuple[Sequence[P
         filters.append(Product.category_id.in_(_named_like(Category, query["category"])))
     if query.get("manufacturer"):
         filters.append(Product.manufacturer_id.in_(_named_like(Manufacturer, query["manufacturer"])))
+    if query.get("supplier"):
+        filters.append(Product.supplier_id.in_(_named_like(Supplier, query["supplier"])))
+    status = query.get("status", "on_sale")
+    if status == "on_sale":
+        filters.append(Product.withdrawn_at.is_(None))
+    elif status == "withdrawn":
+        filters.append(Product.withdrawn_at.is_not(None))
     if query.get("min_price") is not None:
         filters.append(Product.price_cents >= query["min_price"])
     if query.get("max_price") is not None:
@@ -130,21 +213,85 @@ def get_product(session: Session, product_id: int, *, count_view: bool = False) 
 
 
 def lookup_products(session: Session, skus: list[str]) -> tuple[list[Product], list[str]]:
-    """The products with these SKUs, in the order asked, and the SKUs the catalogue does not know."""
+    """The products with these SKUs, in the order asked, and the SKUs the catalogue does not know.
+
+    A withdrawn product is found (with `on_sale` false), not missing: it exists, and the caller says why
+    it cannot be bought (the gateway's order path answers 422 `product_withdrawn`).
+    """
     wanted = list(dict.fromkeys(skus))
     found = {p.sku: p for p in session.scalars(select(Product).where(Product.sku.in_(wanted))).all()}
     return [found[s] for s in wanted if s in found], [s for s in wanted if s not in found]
 
 
-def list_categories(session: Session) -> list[dict[str, Any]]:
-    """Every category by name, with how many products it holds."""
+def _with_counts(session: Session, model: type[Category | Manufacturer | Supplier], key) -> list[dict[str, Any]]:
+    """Every row of `model` by name: `{id, name, products, withdrawn}`, products on sale and withdrawn ones."""
+    withdrawn = Product.withdrawn_at.is_not(None)
     rows = session.execute(
-        select(Category.name, func.count(Product.id))
-        .outerjoin(Product, Product.category_id == Category.id)
-        .group_by(Category.id, Category.name)
-        .order_by(Category.name)
+        select(
+            model.id,
+            model.name,
+            func.count(Product.id).filter(~withdrawn),
+            func.count(Product.id).filter(withdrawn),
+        )
+        .outerjoin(Product, key == model.id)
+        .group_by(model.id, model.name)
+        .order_by(model.name, model.id)
     ).all()
-    return [{"name": name, "products": count} for name, count in rows]
+    return [{"id": i, "name": name, "products": on_sale, "withdrawn": gone} for i, name, on_sale, gone in rows]
+
+
+def list_categories(session: Session) -> list[dict[str, Any]]:
+    """Every category by name, with how many products on sale it holds (`products`) and how many withdrawn."""
+    return _with_counts(session, Category, Product.category_id)
+
+
+def list_manufacturers(session: Session) -> list[dict[str, Any]]:
+    """Every manufacturer a product has named, with its products on sale and withdrawn."""
+    return _with_counts(session, Manufacturer, Product.manufacturer_id)
+
+
+def list_suppliers(session: Session) -> list[dict[str, Any]]:
+    """Every supplier a product has named, with its products on sale and withdrawn."""
+    return _with_counts(session, Supplier, Product.supplier_id)
+
+
+def create_category(session: Session, name: str) -> Category:
+    """An administrator adds a category before its products (DOMAIN.md: "add categories").
+
+    A product still names its category by name, and naming one that does not exist still creates it
+    (API.md's `POST /api/admin/products`). 409 `category_exists` for a name taken in any case: search
+    matches category names case-insensitively, so "tea" beside "Tea" would be one shelf shown twice.
+    """
+    if session.scalar(_named_like(Category, name)) is not None:
+        raise _category_exists(name)
+    category = Category(name=name)
+    try:
+        with session.begin_nested():
+            session.add(category)
+    except IntegrityError as exc:  # the same name added at the same moment
+        raise _category_exists(name) from exc
+    return category
+
+
+def _category_exists(name: str) -> ApiError:
+    return ApiError(409, "category_exists", f"A category called {name} exists already.")
+
+
+def delete_category(session: Session, category_id: int) -> None:
+    """Remove a category no product names (DOMAIN.md: "remove categories"); 404, or 409 `category_in_use`
+    while any product names it, withdrawn ones too (their pages still show it: move or keep them first).
+
+    The category's row is locked first; a product being created in it holds it FOR SHARE (`_named`), so
+    one of the two waits for the other and the check below sees the product.
+    """
+    category = session.scalar(select(Category).where(Category.id == category_id).with_for_update())
+    if category is None:
+        raise ApiError(404, "not_found", "Category was not found.")
+    used = session.scalar(select(func.count(Product.id)).where(Product.category_id == category_id)) or 0
+    if used:
+        message = f"{used} product(s) are in the category {category.name}; change their category first."
+        raise ApiError(409, "category_in_use", message)
+    session.execute(delete(Category).where(Category.id == category_id))
 
 
 def count_sales(uow: UnitOfWork, event: dict[str, Any]) -> None:

@@ -144,13 +144,8 @@ def test_a_price_of_zero_or_with_sub_cents_is_refused(client, add_product):
 
 def test_categories_are_created_on_first_use_and_counted(client, add_product):
     shelf(add_product)
-    assert client.get("/internal/categories").json == {
-        "items": [
-            {"name": "Cosmetics", "products": 1},
-            {"name": "Rice and oil", "products": 1},
-            {"name": "TVs", "products": 3},
-        ]
-    }
+    counted = [(c["name"], c["products"], c["withdrawn"]) for c in client.get("/internal/categories").json["items"]]
+    assert counted == [("Cosmetics", 1, 0), ("Rice and oil", 1, 0), ("TVs", 3, 0)]
 
 
 # --- searching ------------------------------------------------------------------------------------

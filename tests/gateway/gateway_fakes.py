@@ -15,8 +15,12 @@ class FakeInnerServices:
 
     def __init__(self):
         self.products: dict[int, dict[str, Any]] = {}
+        #: Catalog's categories by id (created when a product first names one, or by an administrator).
+        self.category_rows: dict[int, str] = {}
         self.units: dict[str, dict[str, Any]] = {}
         self.stock: dict[tuple[str, str], int] = {}
+        #: Units of stock held for orders, by (unit, sku): on hand but not available.
+        self.reserved: dict[tuple[str, str], int] = {}
         self.orders: dict[str, dict[str, Any]] = {}
         self.task_rows: dict[int, dict[str, Any]] = {}
         self.delivery_rows: dict[int, dict[str, Any]] = {}
@@ -56,12 +60,24 @@ class FakeInnerServices:
         if any(p["sku"] == body["sku"] for p in self.products.values()):
             raise ApiError(409, "sku_taken", "This SKU exists.")
         product = {"id": next(self._ids), "views": 0, "units_sold": 0, "unit": None} | body
+        product |= {"on_sale": True, "withdrawn_at": None, "created_at": "2026-11-25T10:00:00+00:00"}
         self.products[product["id"]] = product
+        self._category_named(body["category"])
         return product
+
+    def _category_named(self, name):
+        if name not in self.category_rows.values():
+            self.category_rows[next(self._ids)] = name
 
     def search_products(self, params):
         self._call("catalog", "search_products")
         items = [p for p in self.products.values() if not params.get("q") or params["q"].lower() in p["name"].lower()]
+        status = params.get("status", "on_sale")
+        if status != "all":
+            items = [p for p in items if p["on_sale"] == (status == "on_sale")]
+        for name in ("manufacturer", "supplier"):
+            if params.get(name):
+                items = [p for p in items if p[name].lower() == params[name].lower()]
         if params.get("category"):
             items = [p for p in items if p["category"] == params["category"]]
         if params.get("max_price"):
@@ -110,10 +126,84 @@ class FakeInnerServices:
         self.review_rows.append(review | body)
         return review | body
 
+    def _product(self, product_id):
+        product = self.products.get(product_id)
+        if product is None:
+            raise ApiError(404, "not_found", "Product was not found.")
+        return product
+
+    def change_product(self, product_id, body):
+        """Catalog's rules, as far as the gateway can tell: SKU, division and unit stay; the rest changes."""
+        self._call("catalog", "change_product")
+        product = self._product(product_id)
+        fixed = {k: ["Cannot be changed."] for k in ("sku", "division", "unit") if k in body and body[k] != product[k]}
+        if fixed:
+            raise ApiError(422, "validation_error", "Some fields are not valid.", fixed)
+        changed = {k: [product[k], v] for k, v in body.items() if product[k] != v}
+        product.update(body)
+        if "category" in body:
+            self._category_named(body["category"])
+        return product | {"changed": changed}
+
+    def withdraw_product(self, product_id):
+        self._call("catalog", "withdraw_product")
+        product = self._product(product_id)
+        if product["on_sale"]:
+            product |= {"on_sale": False, "withdrawn_at": "2026-11-26T09:00:00+00:00"}
+        return product
+
+    def restore_product(self, product_id):
+        self._call("catalog", "restore_product")
+        product = self._product(product_id)
+        product |= {"on_sale": True, "withdrawn_at": None}
+        return product
+
+    def _counted(self, field, names):
+        rows = []
+        for row_id, name in names:
+            mine = [p for p in self.products.values() if p[field] == name]
+            on_sale = sum(p["on_sale"] for p in mine)
+            rows.append({"id": row_id, "name": name, "products": on_sale, "withdrawn": len(mine) - on_sale})
+        return {"items": sorted(rows, key=lambda r: r["name"])}
+
+    def categories(self):
+        self._call("catalog", "categories")
+        return self._counted("category", self.category_rows.items())
+
+    def create_category(self, name):
+        self._call("catalog", "create_category")
+        if name.lower() in (n.lower() for n in self.category_rows.values()):
+            raise ApiError(409, "category_exists", f"A category called {name} exists already.")
+        category_id = next(self._ids)
+        self.category_rows[category_id] = name
+        return {"id": category_id, "name": name, "products": 0, "withdrawn": 0}
+
+    def delete_category(self, category_id):
+        self._call("catalog", "delete_category")
+        if category_id not in self.category_rows:
+            raise ApiError(404, "not_found", "Category was not found.")
+        if any(p["category"] == self.category_rows[category_id] for p in self.products.values()):
+            raise ApiError(409, "category_in_use", "Products are in this category.")
+        del self.category_rows[category_id]
+
+    def _names(self, field):
+        names = sorted({p[field] for p in self.products.values()})
+        return [(i, name) for i, name in enumerate(names, start=1)]
+
+    def manufacturers(self):
+        self._call("catalog", "manufacturers")
+        return self._counted("manufacturer", self._names("manufacturer"))
+
+    def suppliers(self):
+        self._call("catalog", "suppliers")
+        return self._counted("supplier", self._names("supplier"))
+
     def lookup_products(self, skus):
         self._call("catalog", "lookup_products")
         by_sku = {p["sku"]: p for p in self.products.values()}
-        return {"items": [by_sku[s] for s in skus if s in by_sku], "missing": [s for s in skus if s not in by_sku]}
+        # Copies, as over HTTP: what the gateway keeps must not change when the catalogue's product does.
+        found = [dict(by_sku[s]) for s in skus if s in by_sku]
+        return {"items": found, "missing": [s for s in skus if s not in by_sku]}
 
     # --- stores ----------------------------------------------------------------------------------
 
@@ -179,10 +269,11 @@ class FakeInnerServices:
     def availability(self, skus):
         self._call("stores", "availability")
         return [
-            {"sku": sku, "unit": unit, "on_hand": n, "reserved": 0, "available": n}
+            {"sku": sku, "unit": unit, "on_hand": n, "reserved": self.reserved.get((unit, sku), 0),
+             "available": n - self.reserved.get((unit, sku), 0)}
             for (unit, sku), n in self.stock.items()
             if sku in skus
-        ]
+        ]  # fmt: skip
 
     def tasks_of(self, unit):
         return [t for t in self.task_rows.values() if t["unit"] == unit]

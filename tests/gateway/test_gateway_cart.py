@@ -38,6 +38,7 @@ def test_products_put_in_the_cart_are_priced_from_the_catalogue_with_their_stock
         "quantity": 2,
         "line_total": "25.00",
         "missing": False,
+        "withdrawn": False,
     }
     put(client, token, RICE, 1)
     shown = cart(client, token)
@@ -51,6 +52,7 @@ def test_products_put_in_the_cart_are_priced_from_the_catalogue_with_their_stock
             "line_total": "39.90",
             "in_stock": False,
             "missing": False,
+            "withdrawn": False,
         },
     ]
     assert shown["total"] == "64.90"
@@ -157,6 +159,7 @@ def test_a_product_the_catalogue_no_longer_has_is_flagged_not_counted(client, cu
         "line_total": None,
         "in_stock": False,
         "missing": True,
+        "withdrawn": False,
     }
     assert shown["total"] == "25.00"
 

@@ -1,6 +1,8 @@
 """Checking a cart out: an order placed exactly as POST /api/orders places one, the lines bought leaving the cart
 in the transaction that records the order, and only then; retries under one Idempotency-Key buy once."""
 
+import time
+
 import pytest
 from gateway_helpers import ADDRESS, bearer, order_body
 
@@ -84,6 +86,7 @@ def test_the_order_is_priced_by_the_catalogue_at_checkout_not_when_put_in_the_ca
 ):
     _, token = shopper
     clock = app.extensions["products"].clock = Clock()
+    clock.now = time.monotonic()  # the shopper fixture's lookups were kept on the real clock
     assert put(client, token, TEA, 2).json["price"] == "12.50"
     inner.products[catalogue["tea"]["id"]]["price"] = "13.00"
     clock.now += 60  # past the few seconds the gateway keeps a product
