@@ -177,6 +177,9 @@ def beat_schedule(settings: Settings) -> dict:
 
     schedule = {
         "orders-sweep-deadlines": {"task": "orders.sweep_deadlines", "schedule": 5.0, "options": {"queue": "orders"}},
+        # Auctions close within seconds of their end (one indexed scan of open auctions past it), and
+        # billing is asked again about sold ones it has not answered.
+        "catalog-close-auctions": {"task": "catalog.close_auctions", "schedule": 5.0, "options": {"queue": "catalog"}},
     }
     for cutoff in settings.batch_cutoffs:
         hour, minute = (int(x) for x in cutoff.split(":"))
