@@ -383,7 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loglevel", default=os.environ.get("MALL_LOG_LEVEL", "INFO"))
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("beat", help="the scheduler: saga deadlines, delivery batch cut-offs, statements on the 15th")
+    p = sub.add_parser(
+        "beat", help="the scheduler: saga deadlines, closing auctions, delivery batch cut-offs, statements on the 15th"
+    )
     p.set_defaults(func=cmd_beat)
 
     p = sub.add_parser(
