@@ -15,6 +15,7 @@ from shared.web import SafeJSON, error_body, install_error_handlers
 
 from . import services
 from .api import admin, finance, people, shop, staff
+from .auction_api import auctions
 from .cart_api import addresses, cart
 from .catalogue_api import catalogue, categories
 from .clients import PRODUCT_CACHE_SECONDS, InnerServices, ProductCache
@@ -105,7 +106,21 @@ def create_app(test_config: dict[str, Any] | None = None, inner: Any = None) -> 
         log.warning("inner service unavailable: %s", exc)
         return error_body("service_unavailable", "A part of the mall is not answering; try again shortly."), 503
 
-    blueprints = (people, admin, catalogue, members, shop, categories, addresses, cart, staff, finance, webhooks, docs)
+    blueprints = (
+        people,
+        admin,
+        catalogue,
+        members,
+        shop,
+        categories,
+        addresses,
+        cart,
+        auctions,
+        staff,
+        finance,
+        webhooks,
+        docs,
+    )
     for blueprint in blueprints:
         app.register_blueprint(blueprint)
 

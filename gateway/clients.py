@@ -105,6 +105,26 @@ class InnerServices:
         """201 review; 404 unknown product, 409 `not_purchased` / `already_reviewed` (ApiError)."""
         return self.catalog.post(f"/internal/products/{product_id}/reviews", json=body)
 
+    def create_auction(self, body: dict[str, Any]) -> dict[str, Any]:
+        """201 auction (the same `idempotency_key` again: the same one); 422, 409 (ApiError)."""
+        return self.catalog.post("/internal/auctions", json=body)
+
+    def auctions(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`{items, total, page, per_page}`."""
+        return self.catalog.get("/internal/auctions", params=params)
+
+    def auction(self, auction_id: int) -> dict[str, Any] | None:
+        """The auction with its `bid_history`; None for an unknown one."""
+        return self.catalog.get_or_none(f"/internal/auctions/{auction_id}")
+
+    def place_bid(self, auction_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """`{bid, auction}`; 404, 409 `own_auction` / `auction_closed` / `bid_too_low` (ApiError)."""
+        return self.catalog.post(f"/internal/auctions/{auction_id}/bids", json=body)
+
+    def cancel_auction(self, auction_id: int, seller_id: int) -> dict[str, Any]:
+        """The auction, cancelled; 404, 403 `not_seller`, 409 `has_bids` / `auction_closed` (ApiError)."""
+        return self.catalog.post(f"/internal/auctions/{auction_id}/cancel", json={"seller_id": seller_id})
+
     # --- stores ----------------------------------------------------------------------------------
 
     def create_unit(self, body: dict[str, Any]) -> dict[str, Any]:

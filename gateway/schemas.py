@@ -643,6 +643,101 @@ class Empty(Schema):
         unknown = EXCLUDE
 
 
+# --- person-to-person auctions (C2C 拍卖) ---------------------------------------------------------
+
+AUCTION_STATUSES = ("open", "cancelled", "failed", "sold", "paid", "unpaid")
+
+
+class AuctionIn(Schema):
+    """A member's item for auction. The reserve must be above the starting price (底价应大于起拍价); the end time
+    defaults to 48 hours on and must lie from an hour (MALL_AUCTION_MIN_SECONDS) to 7 days
+    (MALL_AUCTION_MAX_DAYS) ahead, with its offset."""
+
+    title = _text(200, required=True, metadata={"example": "Hand-painted Nixing teapot"})
+    description = fields.String(load_default="", validate=validate.Length(max=2000))
+    starting_price = Amount(required=True, positive=True, validate=validate.Range(max=MAX_CENTS))
+    reserve_price = Amount(required=True, positive=True, validate=validate.Range(max=MAX_CENTS))
+    ends_at = fields.AwareDateTime(
+        load_default=None, allow_none=True, format="iso", metadata={"example": "2026-11-27T10:00:00+08:00"}
+    )
+
+    @pre_load
+    def _strip(self, data, **_):
+        if not isinstance(data, dict):
+            return data
+        return {k: v.strip() if isinstance(v, str) else v for k, v in data.items()}
+
+    @validates_schema
+    def _reserve_above_start(self, data, **_):
+        start, reserve = data.get("starting_price"), data.get("reserve_price")
+        if start is not None and reserve is not None and reserve <= start:
+            raise ValidationError("Must be above the starting price.", "reserve_price")
+
+
+class AuctionQuery(Query):
+    status = fields.String(validate=validate.OneOf(AUCTION_STATUSES))
+    sort = fields.String(load_default="ending", validate=validate.OneOf(["ending", "newest"]))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class BidIn(Schema):
+    amount = Amount(required=True, positive=True, validate=validate.Range(max=MAX_CENTS))
+
+
+class AuctionOut(Schema):
+    """An auction as anyone sees it: people masked (`w***g`), the reserve price kept from bidders."""
+
+    id = fields.Integer()
+    title = fields.String()
+    description = fields.String()
+    seller = fields.String(metadata={"example": "w***g"})
+    starting_price = fields.String(metadata={"example": "100.00"})
+    current_price = fields.String(allow_none=True, metadata={"example": "151.00"})
+    min_next_bid = fields.String(allow_none=True, metadata={"example": "156.00"})
+    bids = fields.Integer()
+    reserve_met = fields.Boolean()
+    status = fields.String(metadata={"enum": list(AUCTION_STATUSES)})
+    outcome = fields.String(allow_none=True)
+    winner = fields.String(allow_none=True)
+    ends_at = fields.String()
+    created_at = fields.String()
+    closed_at = fields.String(allow_none=True)
+
+
+class AuctionMine(AuctionOut):
+    """An auction as its seller sees it: with the reserve price."""
+
+    reserve_price = fields.String(metadata={"example": "150.00"})
+
+
+class BidShown(Schema):
+    id = fields.Integer()
+    amount = fields.String(metadata={"example": "151.00"})
+    bidder = fields.String(metadata={"example": "l***g"})
+    created_at = fields.String()
+
+
+class AuctionDetail(AuctionOut):
+    bid_history = fields.List(fields.Nested(BidShown))
+
+
+class AuctionPage(Schema):
+    items = fields.List(fields.Nested(AuctionOut))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class AuctionMinePage(AuctionPage):
+    items = fields.List(fields.Nested(AuctionMine))
+
+
+class BidPlaced(Schema):
+    bid = fields.Nested(BidShown)
+    auction = fields.Nested(AuctionOut)
+
+
 # --- after-sales (售后) ----------------------------------------------------------------------------
 
 AFTER_SALE_KINDS = ("return", "refund", "complaint")

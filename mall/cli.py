@@ -177,6 +177,9 @@ def beat_schedule(settings: Settings) -> dict:
 
     schedule = {
         "orders-sweep-deadlines": {"task": "orders.sweep_deadlines", "schedule": 5.0, "options": {"queue": "orders"}},
+        # Auctions close within seconds of their end (one indexed scan of open auctions past it), and
+        # billing is asked again about sold ones it has not answered.
+        "catalog-close-auctions": {"task": "catalog.close_auctions", "schedule": 5.0, "options": {"queue": "catalog"}},
     }
     for cutoff in settings.batch_cutoffs:
         hour, minute = (int(x) for x in cutoff.split(":"))
@@ -380,7 +383,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loglevel", default=os.environ.get("MALL_LOG_LEVEL", "INFO"))
     p.set_defaults(func=cmd_worker)
 
-    p = sub.add_parser("beat", help="the scheduler: saga deadlines, delivery batch cut-offs, statements on the 15th")
+    p = sub.add_parser(
+        "beat", help="the scheduler: saga deadlines, closing auctions, delivery batch cut-offs, statements on the 15th"
+    )
     p.set_defaults(func=cmd_beat)
 
     p = sub.add_parser(

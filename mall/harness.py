@@ -330,6 +330,8 @@ def environment(mode: str, var_dir: Path, extra: dict[str, str] | None = None, n
             "MALL_REPLY_DEADLINE_SECONDS": "4",
             "MALL_VISIBILITY_TIMEOUT": "10",
             "MALL_LOGIN_ATTEMPTS_PER_MINUTE": "1000",
+            # Auctions may end seconds after they are listed, so a journey sees one close without waiting.
+            "MALL_AUCTION_MIN_SECONDS": "2",
             "PYTHONUNBUFFERED": "1",
         }
     )

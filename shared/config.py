@@ -79,6 +79,11 @@ class Settings:
     fault_duplicate_rate: float = 0.0
     #: Published outbox rows and inbox rows are deleted after this many days (`shared.messaging.prune`).
     message_retention_days: int = 14
+    #: The shortest a person-to-person auction may run, in seconds (an hour; at most a day, so that the
+    #: default of 48 hours always fits). Test malls set a few seconds to close auctions without waiting.
+    auction_min_seconds: int = 3600
+    #: The longest an auction may run, in days (at least 2: DOMAIN.md's "about two days" must fit).
+    auction_max_days: int = 7
 
     @property
     def embedded(self) -> bool:
@@ -140,6 +145,8 @@ class Settings:
             login_attempts_per_minute=int(_env("MALL_LOGIN_ATTEMPTS_PER_MINUTE", "10")),
             fault_duplicate_rate=float(_env("MALL_FAULT_DUPLICATE_RATE", "0")),
             message_retention_days=_retention_days(),
+            auction_min_seconds=_whole("MALL_AUCTION_MIN_SECONDS", cls.auction_min_seconds, 1, 24 * 3600),
+            auction_max_days=_whole("MALL_AUCTION_MAX_DAYS", cls.auction_max_days, 2, 30),
         )
 
 

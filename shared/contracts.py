@@ -310,6 +310,38 @@ class OrderCompleted(Payload):
     lines = fields.List(fields.Nested(CompletedLine), required=True)
 
 
+def _auction() -> fields.Integer:
+    return fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
+def _member() -> fields.Integer:
+    return fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
+class AuctionSold(Payload):
+    """A person-to-person auction closed above its reserve: the buyer pays the seller its price, from the
+    buyer's account balance to the seller's, once per auction however often this is sent."""
+
+    auction = _auction()
+    seller_id = _member()
+    buyer_id = _member()
+    amount_cents = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    sold_at = fields.AwareDateTime(required=True, format="iso")
+
+
+class AuctionPaid(Payload):
+    auction = _auction()
+    amount_cents = _cents()
+    paid_at = fields.AwareDateTime(required=True, format="iso")
+
+
+class AuctionPaymentFailed(Payload):
+    auction = _auction()
+    #: Why the money did not move (`insufficient_balance`).
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
 @dataclass(frozen=True)
 class MessageType:
     type: str
@@ -454,6 +486,21 @@ CATALOGUE: dict[str, MessageType] = {
             "an after-sales case's money is back: the case is refunded",
         ),
         _m("order.completed", OrderCompleted, "orders", ("billing", "catalog"), "sale final; sales counts"),
+        _m(
+            "auction.sold",
+            AuctionSold,
+            "catalog",
+            ("billing",),
+            "an auction sold above its reserve: the buyer's balance pays the seller, once per auction",
+        ),
+        _m("auction.paid", AuctionPaid, "billing", ("catalog",), "the price moved to the seller: the auction is paid"),
+        _m(
+            "auction.payment_failed",
+            AuctionPaymentFailed,
+            "billing",
+            ("catalog",),
+            "the buyer's balance did not cover the price: the auction is unpaid",
+        ),
     ]
 }
 

@@ -1,5 +1,5 @@
-"""Billing's tables: wallets and movements, payments, the ledger of entries per unit, each order's lines
-(for the three order copies and the sales report) and the monthly statements."""
+"""Billing's tables: wallets and movements, auctions' settlements, payments, the ledger of entries per unit,
+each order's lines (for the three order copies and the sales report) and the monthly statements."""
 
 from __future__ import annotations
 
@@ -34,6 +34,25 @@ class WalletMovement(Base):
     reason: Mapped[str] = mapped_column(String(200))
     order: Mapped[str | None] = mapped_column(String(32), index=True)
     idempotency_key: Mapped[str | None] = mapped_column(String(100), unique=True)
+    #: What the movement settles beyond an order, unique: "auction:<id>:buyer" and "auction:<id>:seller" for
+    #: an auction's price, so that a re-sent `auction.sold` can never move it twice.
+    reference: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuctionSettlement(Base):
+    """How billing settled one person-to-person auction (catalog's id): `paid` (the price moved from the
+    buyer's balance to the seller's) or `failed` (the balance did not cover it). One per auction: a re-sent
+    `auction.sold` gets the same answer again."""
+
+    __tablename__ = "auction_settlements"
+
+    auction_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seller_id: Mapped[int] = mapped_column(Integer, index=True)
+    buyer_id: Mapped[int] = mapped_column(Integer, index=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))
+    failure: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.calendar import month_bounds
@@ -25,7 +26,17 @@ from shared.messaging import PermanentError, UnitOfWork, now
 from shared.money import format_cents
 from shared.web import ApiError, not_found
 
-from .models import LedgerEntry, OrderLine, Payment, RefundLine, Settlement, Statement, Wallet, WalletMovement
+from .models import (
+    AuctionSettlement,
+    LedgerEntry,
+    OrderLine,
+    Payment,
+    RefundLine,
+    Settlement,
+    Statement,
+    Wallet,
+    WalletMovement,
+)
 
 log = logging.getLogger("mall.billing")
 
@@ -81,8 +92,12 @@ def _move(
     reason: str,
     order: str | None = None,
     key: str | None = None,
+    reference: str | None = None,
 ) -> bool:
-    """Change a balance by `delta` (see MOVE) and record why; False if the balance does not cover it."""
+    """Change a balance by `delta` (see MOVE) and record why; False if the balance does not cover it.
+
+    `reference` is unique among movements: a second movement under it fails the transaction.
+    """
     at = now()
     move = {"member": member_id, "delta": delta, "at": at}
     moved = session.execute(MOVE, move).rowcount == 1
@@ -99,6 +114,7 @@ def _move(
                 "reason": reason,
                 "order": order,
                 "idempotency_key": key,
+                "reference": reference,
                 "created_at": at,
             },
         )
@@ -116,6 +132,55 @@ def adjust_balance(session: Session, member_id: int, delta: int, reason: str, ke
     if not _move(session, member_id, delta, f"adjustment: {reason}", key=key):
         raise ApiError(409, "insufficient_balance", "The balance cannot go below zero.")
     return balance_of(session, member_id)
+
+
+# --- person-to-person auctions ---------------------------------------------------------------------
+
+
+def settle_auction(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    """An auction sold (catalog's `auction.sold`): move its price from the buyer's balance to the seller's.
+
+    Once per auction, whatever the re-sends: the settlement row (one per auction) is claimed first; a copy
+    racing this one waits on its key and then finds it. The two movements carry the unique references
+    `auction:<id>:buyer` and `auction:<id>:seller` besides. A balance that does not cover the price is
+    recorded as a failed settlement (the auction is unpaid; nothing moved). Either way catalog is told,
+    and told the same again when it asks again.
+    """
+    session = uow.session
+    auction = event["auction"]
+    settlement = AuctionSettlement(
+        auction_id=auction,
+        seller_id=event["seller_id"],
+        buyer_id=event["buyer_id"],
+        amount_cents=event["amount_cents"],
+        status="paid",
+        created_at=now(),
+    )
+    try:
+        with session.begin_nested():
+            session.add(settlement)
+    except IntegrityError:  # settled before (or a moment ago, by a copy that has committed): the same answer
+        settlement = session.get(AuctionSettlement, auction, populate_existing=True)
+        _answer_auction(uow, settlement)
+        return
+    amount, reason = event["amount_cents"], f"auction #{auction}: {event['title']}"[:200]
+    if _move(session, event["buyer_id"], -amount, f"bought at {reason}"[:200], reference=f"auction:{auction}:buyer"):
+        _move(session, event["seller_id"], amount, f"sold at {reason}"[:200], reference=f"auction:{auction}:seller")
+    else:
+        settlement.status, settlement.failure = "failed", "insufficient_balance"
+        log.info("auction %d unpaid: buyer %d's balance does not cover %d cents", auction, event["buyer_id"], amount)
+    _answer_auction(uow, settlement)
+
+
+def _answer_auction(uow: UnitOfWork, settlement: AuctionSettlement) -> None:
+    correlation_id = f"auction-{settlement.auction_id}"
+    if settlement.status == "paid":
+        at = settlement.created_at if settlement.created_at.tzinfo else settlement.created_at.replace(tzinfo=UTC)
+        payload = {"auction": settlement.auction_id, "amount_cents": settlement.amount_cents, "paid_at": at.isoformat()}
+        uow.send("auction.paid", payload, correlation_id=correlation_id)
+    else:
+        payload = {"auction": settlement.auction_id, "reason": settlement.failure or "failed"}
+        uow.send("auction.payment_failed", payload, correlation_id=correlation_id)
 
 
 def _reply_with_state(uow: UnitOfWork, payment: Mapping[str, Any]) -> None:

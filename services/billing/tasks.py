@@ -27,6 +27,11 @@ def expire_payment(uow, payload):
     services.expire_payment(uow, payload)
 
 
+@runtime.handles("auction.sold")
+def handle_auction_sold(uow, payload):
+    services.settle_auction(uow, payload)
+
+
 @runtime.handles("order.completed")
 def handle_order_completed(uow, payload):
     services.complete_sale(uow, payload)

@@ -1,14 +1,19 @@
 """Catalog's internal HTTP API (service to service, token required): products, categories, manufacturers,
-suppliers and reviews."""
+suppliers, reviews and auctions."""
 
 from flask import Blueprint, request
 
 from shared.web import load_body, not_found, schema_instance
 
-from . import services
+from . import auctions, services
 from .config import runtime
 from .schemas import (
+    AuctionOut,
+    AuctionQuery,
+    BidOut,
     Lookup,
+    NewAuction,
+    NewBid,
     NewCategory,
     NewProduct,
     NewReview,
@@ -17,6 +22,7 @@ from .schemas import (
     ProductQuery,
     ReviewOut,
     ReviewQuery,
+    SellerAction,
 )
 
 bp = Blueprint("catalog", __name__, url_prefix="/internal")
@@ -147,3 +153,63 @@ def list_reviews(product_id: int):
             "per_page": query["per_page"],
             "rating": rating,
         }
+
+
+# --- auctions -------------------------------------------------------------------------------------
+
+
+@bp.post("/auctions")
+def list_auction():
+    """`{"seller_id": 7, "title": "Hand-painted teapot", "description": "...", "starting_price": "100.00",
+    "reserve_price": "150.00", "ends_at"?: "2026-11-27T10:00:00+08:00", "idempotency_key"?}` -> 201 auction
+    (the same key again: the same auction); 422 (reserve not above the start, end out of bounds);
+    409 `idempotency_key_reused`."""
+    body = load_body(NewAuction)
+    with runtime.db.session() as session, session.begin():
+        auction, _ = auctions.list_item(session, body, runtime.settings)
+        return schema_instance(AuctionOut).dump(auction), 201
+
+
+@bp.get("/auctions")
+def search_auctions():
+    """`?status=open&seller_id=7&sort=ending|newest&page=1&per_page=20` -> `{items, total, page, per_page}`."""
+    query = load_body(AuctionQuery, request.args.to_dict())
+    with runtime.db.session() as session, session.begin():
+        items, total = auctions.search(session, query)
+        return {
+            "items": schema_instance(AuctionOut).dump(items, many=True),
+            "total": total,
+            "page": query["page"],
+            "per_page": query["per_page"],
+        }
+
+
+@bp.get("/auctions/<int:auction_id>")
+def get_auction(auction_id: int):
+    """The auction with its latest bids, highest first: `{..., "bid_history": [bid]}`; 404."""
+    with runtime.db.session() as session, session.begin():
+        auction, bids = auctions.get(session, auction_id)
+        return schema_instance(AuctionOut).dump(auction) | {
+            "bid_history": schema_instance(BidOut).dump(bids, many=True)
+        }
+
+
+@bp.post("/auctions/<int:auction_id>/bids")
+def place_bid(auction_id: int):
+    """`{"bidder_id": 8, "amount": "120.00", "idempotency_key"?}` -> 201 `{"bid": bid, "auction": auction}` (the
+    same key again: the same bid); 404; 409 `own_auction`, `auction_closed`, `bid_too_low`,
+    `idempotency_key_reused`."""
+    body = load_body(NewBid)
+    with runtime.db.session() as session, session.begin():
+        bid, _ = auctions.place_bid(session, auction_id, body)
+        auction = session.get(auctions.Auction, auction_id)
+        return {"bid": schema_instance(BidOut).dump(bid), "auction": schema_instance(AuctionOut).dump(auction)}, 201
+
+
+@bp.post("/auctions/<int:auction_id>/cancel")
+def cancel_auction(auction_id: int):
+    """`{"seller_id": 7}` -> the auction, cancelled; 404; 403 `not_seller`; 409 `has_bids`, `auction_closed`."""
+    body = load_body(SellerAction)
+    with runtime.db.session() as session, session.begin():
+        auction = auctions.cancel(session, auction_id, body["seller_id"])
+        return schema_instance(AuctionOut).dump(auction)

@@ -1,4 +1,5 @@
-"""Catalog's tables: categories, manufacturers, suppliers, the products that belong to them, and their reviews."""
+"""Catalog's tables: categories, manufacturers, suppliers, the products that belong to them, their reviews, and
+members' person-to-person auctions with their bids."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    CheckConstraint,
     DateTime,
     ForeignKey,
     Index,
@@ -123,3 +125,91 @@ class Review(Base):
     text: Mapped[str] = mapped_column(Text)
     photos: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+AUCTION_STATUSES = ("open", "cancelled", "failed", "sold", "paid", "unpaid")
+
+#: How much a bid must raise the highest one, by the price reached (cents): below 100.00 at least 1.00,
+#: below 1,000.00 at least 5.00, below 5,000.00 at least 10.00, from there on at least 50.00. A step
+#: that grows with the price keeps bidding quick on dear items and affordable on cheap ones.
+BID_INCREMENTS = ((10_000, 100), (100_000, 500), (500_000, 1_000))
+TOP_BID_INCREMENT = 5_000
+
+
+def bid_increment(price_cents: int) -> int:
+    """The least raise over a highest bid of `price_cents`."""
+    for below, step in BID_INCREMENTS:
+        if price_cents < below:
+            return step
+    return TOP_BID_INCREMENT
+
+
+class Auction(Base):
+    """A member's item sold to the highest bidder (DOMAIN.md's C2C auction, 拍卖).
+
+    `open` until `ends_at`; then `sold` to the highest bidder when that bid is above the reserve, else
+    `failed`. A sold auction waits for billing to move the price from the buyer's balance to the seller's
+    (`paid`) or to say the buyer could not cover it (`unpaid`); until one of those answers comes, the
+    closing job sends `auction.sold` again after `settle_deadline_at`. The seller may cancel an auction
+    without bids (`cancelled`). The highest bid is kept on the row so that a bid is one locked row.
+    """
+
+    __tablename__ = "auctions"
+    __table_args__ = (
+        # The closing job's scans: open auctions past their end, sold ones past their settlement deadline.
+        Index("ix_auctions_status_ends_at", "status", "ends_at"),
+        Index("ix_auctions_status_settle_deadline_at", "status", "settle_deadline_at"),
+        UniqueConstraint("seller_id", "idempotency_key", name="uq_auctions_seller_id_idempotency_key"),
+        CheckConstraint("reserve_price_cents > starting_price_cents", name="reserve_above_start"),
+        CheckConstraint("starting_price_cents > 0", name="starting_price_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seller_id: Mapped[int] = mapped_column(Integer, index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text)
+    starting_price_cents: Mapped[int] = mapped_column(BigInteger)
+    #: Never shown to bidders (as auction sites keep it): they see only whether the highest bid is above it.
+    reserve_price_cents: Mapped[int] = mapped_column(BigInteger)
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))
+    highest_bid_cents: Mapped[int | None] = mapped_column(BigInteger)
+    highest_bidder_id: Mapped[int | None] = mapped_column(Integer)
+    bid_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: Why a closed auction did not sell (`no_bids`, `reserve_not_met`), or why it is unpaid (billing's word).
+    outcome: Mapped[str | None] = mapped_column(String(200))
+    #: The seller's Idempotency-Key when listing it: the same key again returns this auction.
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    #: How often `auction.sold` was sent, and when to send it again if billing has not answered.
+    settle_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    settle_deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    def min_next_bid(self) -> int:
+        """The least the next bid may be: the starting price for the first, else the highest plus its step."""
+        if self.highest_bid_cents is None:
+            return self.starting_price_cents
+        return self.highest_bid_cents + bid_increment(self.highest_bid_cents)
+
+    def reserve_met(self) -> bool:
+        """Whether the highest bid would sell the item now: strictly above the reserve (DOMAIN.md)."""
+        return self.highest_bid_cents is not None and self.highest_bid_cents > self.reserve_price_cents
+
+
+class Bid(Base):
+    """One accepted bid; every bid is above the one before, so an auction's amounts are unique."""
+
+    __tablename__ = "bids"
+    __table_args__ = (
+        UniqueConstraint("auction_id", "amount_cents", name="uq_bids_auction_id_amount_cents"),
+        UniqueConstraint("bidder_id", "idempotency_key", name="uq_bids_bidder_id_idempotency_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    auction_id: Mapped[int] = mapped_column(ForeignKey("auctions.id"), index=True)
+    bidder_id: Mapped[int] = mapped_column(Integer, index=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -1,14 +1,14 @@
 """Catalog's HTTP schemas: a new or changed product, the search query, a lookup, categories, and the product as
-callers see it."""
+callers see it; reviews; auctions and bids."""
 
 from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from shared.money import Money
+from shared.money import Money, format_cents
 
-from .models import DIVISIONS
+from .models import AUCTION_STATUSES, DIVISIONS
 
 SORTS = ("price", "-price", "newest", "hot")
 #: Which products a search sees: those on sale (the storefront's), those withdrawn, or every one.
@@ -192,3 +192,98 @@ class ReviewOut(Schema):
     text = fields.String()
     photos = fields.List(fields.String())
     created_at = fields.Function(lambda r: _iso(r.created_at))
+
+
+# --- auctions -------------------------------------------------------------------------------------
+
+AUCTION_SORTS = ("ending", "newest")
+
+
+def _member_id() -> fields.Integer:
+    return fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**31 - 1))
+
+
+def _key() -> fields.String:
+    return fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
+
+
+class NewAuction(Schema):
+    """A member lists an item: `seller_id` comes from the gateway, never the body. `ends_at` unset: 48 hours on."""
+
+    seller_id = _member_id()
+    title = _name(200)
+    description = fields.String(load_default="", validate=validate.Length(max=2000))
+    starting_price = Money(required=True, positive=True, validate=validate.Range(max=10**10))
+    reserve_price = Money(required=True, positive=True, validate=validate.Range(max=10**10))
+    ends_at = fields.AwareDateTime(load_default=None, allow_none=True, format="iso")
+    idempotency_key = _key()
+
+    @pre_load
+    def strip(self, data: Any, **_: Any) -> Any:
+        return _strip_strings(data)
+
+    @validates_schema
+    def reserve_above_start(self, data: dict[str, Any], **_: Any) -> None:
+        # DOMAIN.md: 底价应大于起拍价, the reserve must be above the starting price.
+        start, reserve = data.get("starting_price"), data.get("reserve_price")
+        if start is not None and reserve is not None and reserve <= start:
+            raise ValidationError("Must be above the starting price.", "reserve_price")
+
+
+class AuctionQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    status = fields.String(load_default=None, validate=validate.OneOf(AUCTION_STATUSES))
+    seller_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
+    sort = fields.String(load_default="ending", validate=validate.OneOf(AUCTION_SORTS))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+    @pre_load
+    def drop_empty(self, data: Any, **_: Any) -> Any:
+        return {k: v for k, v in data.items() if v != ""}
+
+
+class NewBid(Schema):
+    bidder_id = _member_id()
+    amount = Money(required=True, positive=True, validate=validate.Range(max=10**10))
+    idempotency_key = _key()
+
+
+class SellerAction(Schema):
+    seller_id = _member_id()
+
+
+def _aware_iso(value: datetime | None) -> str | None:
+    return None if value is None else _iso(value)
+
+
+class AuctionOut(Schema):
+    """An auction as catalog tells it (the gateway decides what the public sees: not the reserve price)."""
+
+    id = fields.Integer()
+    seller_id = fields.Integer()
+    title = fields.String()
+    description = fields.String()
+    starting_price = Money(attribute="starting_price_cents")
+    reserve_price = Money(attribute="reserve_price_cents")
+    current_price = Money(attribute="highest_bid_cents", allow_none=True)
+    highest_bidder_id = fields.Integer(allow_none=True)
+    bids = fields.Integer(attribute="bid_count")
+    min_next_bid = fields.Function(lambda a: format_cents(a.min_next_bid()) if a.status == "open" else None)
+    reserve_met = fields.Function(lambda a: a.reserve_met())
+    status = fields.String()
+    outcome = fields.String(allow_none=True)
+    ends_at = fields.Function(lambda a: _iso(a.ends_at))
+    created_at = fields.Function(lambda a: _iso(a.created_at))
+    closed_at = fields.Function(lambda a: _aware_iso(a.closed_at))
+    settled_at = fields.Function(lambda a: _aware_iso(a.settled_at))
+
+
+class BidOut(Schema):
+    id = fields.Integer()
+    auction_id = fields.Integer()
+    bidder_id = fields.Integer()
+    amount = Money(attribute="amount_cents")
+    created_at = fields.Function(lambda b: _iso(b.created_at))

@@ -152,6 +152,16 @@ EXAMPLES = {
             }
         ],
     },
+    "auction.sold": {
+        "auction": 41,
+        "seller_id": 7,
+        "buyer_id": 8,
+        "amount_cents": 15100,
+        "title": "Hand-painted Nixing teapot",
+        "sold_at": "2026-11-27T10:00:00+08:00",
+    },
+    "auction.paid": {"auction": 41, "amount_cents": 15100, "paid_at": "2026-11-27T10:00:01+08:00"},
+    "auction.payment_failed": {"auction": 41, "reason": "insufficient_balance"},
 }
 PROGRESS = {"order": "M1", "fulfilment_id": 1, "waybill": None, "at": "2026-11-24T10:00:00+08:00", "detail": "x"}
 for _type in ("shipment.shipped", "shipment.delivered", "shipment.failed", "shipment.tracked"):
@@ -223,6 +233,13 @@ def test_a_take_payment_line_without_its_unit_is_refused():
     body = Envelope(type="billing.take_payment", payload=payload, sender="orders", correlation_id="M1").dump()
     with pytest.raises(ValidationError):
         validate_message("billing.take_payment", body)
+
+
+def test_an_auction_sold_for_nothing_is_refused():
+    payload = EXAMPLES["auction.sold"] | {"amount_cents": 0}
+    body = Envelope(type="auction.sold", payload=payload, sender="catalog", correlation_id="auction-41").dump()
+    with pytest.raises(ValidationError):
+        validate_message("auction.sold", body)
 
 
 def test_stores_work_goes_to_the_units_own_queue():

@@ -43,6 +43,9 @@ class FakeInnerServices:
         self.case_actions: list[tuple[int, str, dict[str, Any]]] = []
         #: Logistics' loss claims by id.
         self.claim_rows: dict[int, dict[str, Any]] = {}
+        #: Catalog's auctions by id (as catalog answers them) and their bids, oldest first.
+        self.auction_rows: dict[int, dict[str, Any]] = {}
+        self.bid_rows: list[dict[str, Any]] = []
         self.calls: list[str] = []
         self.batches_closed_by: list[str] = []
         self.down: set[str] = set()
@@ -204,6 +207,111 @@ class FakeInnerServices:
         # Copies, as over HTTP: what the gateway keeps must not change when the catalogue's product does.
         found = [dict(by_sku[s]) for s in skus if s in by_sku]
         return {"items": found, "missing": [s for s in skus if s not in by_sku]}
+
+    def create_auction(self, body):
+        """Catalog's listing, as far as the gateway can tell: the same key returns the same auction."""
+        self._call("catalog", "create_auction")
+        for row in self.auction_rows.values():
+            if body["idempotency_key"] and (row["seller_id"], row["_key"]) == (
+                body["seller_id"],
+                body["idempotency_key"],
+            ):
+                return self._auction_view(row)
+        auction_id = next(self._ids)
+        self.auction_rows[auction_id] = {
+            "id": auction_id,
+            "seller_id": body["seller_id"],
+            "title": body["title"],
+            "description": body["description"],
+            "starting_price": body["starting_price"],
+            "reserve_price": body["reserve_price"],
+            "highest": None,
+            "highest_bidder_id": None,
+            "bids": 0,
+            "status": "open",
+            "outcome": None,
+            "ends_at": body["ends_at"] or "2026-11-27T02:00:00+00:00",
+            "created_at": "2026-11-25T02:00:00+00:00",
+            "closed_at": None,
+            "_key": body["idempotency_key"],
+        }
+        return self._auction_view(self.auction_rows[auction_id])
+
+    def _auction_view(self, row):
+        from services.catalog.models import bid_increment
+
+        highest = row["highest"]
+        least = to_cents(row["starting_price"]) if highest is None else highest + bid_increment(highest)
+        view = {k: v for k, v in row.items() if not k.startswith("_") and k != "highest"}
+        return view | {
+            "current_price": None if highest is None else format_cents(highest),
+            "min_next_bid": format_cents(least) if row["status"] == "open" else None,
+            "reserve_met": highest is not None and highest > to_cents(row["reserve_price"]),
+            "settled_at": None,
+        }
+
+    def auctions(self, params):
+        self._call("catalog", "auctions")
+        rows = [r for r in self.auction_rows.values() if params.get("status") in (None, r["status"])]
+        rows = [r for r in rows if params.get("seller_id") in (None, r["seller_id"])]
+        page, per_page = params.get("page", 1), params.get("per_page", 20)
+        return {
+            "items": [self._auction_view(r) for r in rows[(page - 1) * per_page : page * per_page]],
+            "total": len(rows),
+            "page": page,
+            "per_page": per_page,
+        }
+
+    def auction(self, auction_id):
+        self._call("catalog", "auction")
+        row = self.auction_rows.get(auction_id)
+        if row is None:
+            return None
+        bids = sorted((b for b in self.bid_rows if b["auction_id"] == auction_id), key=lambda b: -to_cents(b["amount"]))
+        return self._auction_view(row) | {"bid_history": bids}
+
+    def place_bid(self, auction_id, body):
+        """Catalog's bidding rules, as far as the gateway can tell them apart."""
+        self._call("catalog", "place_bid")
+        row = self.auction_rows.get(auction_id)
+        if row is None:
+            raise ApiError(404, "not_found", "Auction was not found.")
+        for earlier in self.bid_rows:
+            if body["idempotency_key"] and (earlier["bidder_id"], earlier["_key"]) == (
+                body["bidder_id"],
+                body["idempotency_key"],
+            ):
+                return {"bid": earlier, "auction": self._auction_view(row)}
+        if row["seller_id"] == body["bidder_id"]:
+            raise ApiError(409, "own_auction", "A seller may not bid on their own auction.")
+        if row["status"] != "open":
+            raise ApiError(409, "auction_closed", "This auction has ended; no more bids.")
+        amount, least = to_cents(body["amount"]), to_cents(self._auction_view(row)["min_next_bid"])
+        if amount < least:
+            raise ApiError(409, "bid_too_low", f"A bid must be at least {format_cents(least)}.")
+        bid = {
+            "id": next(self._ids),
+            "auction_id": auction_id,
+            "bidder_id": body["bidder_id"],
+            "amount": body["amount"],
+            "created_at": "2026-11-25T03:00:00+00:00",
+            "_key": body["idempotency_key"],
+        }
+        self.bid_rows.append(bid)
+        row.update(highest=amount, highest_bidder_id=body["bidder_id"], bids=row["bids"] + 1)
+        return {"bid": bid, "auction": self._auction_view(row)}
+
+    def cancel_auction(self, auction_id, seller_id):
+        self._call("catalog", "cancel_auction")
+        row = self.auction_rows.get(auction_id)
+        if row is None:
+            raise ApiError(404, "not_found", "Auction was not found.")
+        if row["seller_id"] != seller_id:
+            raise ApiError(403, "not_seller", "Only the seller may cancel an auction.")
+        if row["bids"]:
+            raise ApiError(409, "has_bids", "Somebody has bid: the auction runs to its end.")
+        row.update(status="cancelled", outcome="cancelled by the seller")
+        return self._auction_view(row)
 
     # --- stores ----------------------------------------------------------------------------------
 

@@ -29,3 +29,19 @@ def test_a_path_part_of_a_few_words_is_an_enum(client):
     operation = document["paths"]["/api/admin/purchase-orders/{order_id}/{action}"]["post"]
     [action] = [p for p in operation["parameters"] if p["name"] == "action"]
     assert action["schema"] == {"type": "string", "enum": ["confirm", "receive", "settle", "cancel"]}
+
+
+def test_every_endpoint_says_what_it_takes_and_answers(app):
+    from gateway.openapi import OPERATIONS
+
+    endpoints = {rule.endpoint for rule in app.url_map.iter_rules()} - {"static"}
+    assert sorted(endpoints - set(OPERATIONS)) == []
+
+
+def test_the_auction_routes_are_described(client):
+    document = client.get("/api/openapi.json").json
+    bid = document["paths"]["/api/auctions/{auction_id}/bids"]["post"]
+    assert {"201", "404", "409", "422"} <= set(bid["responses"])
+    assert any(p.get("name") == "Idempotency-Key" for p in bid["parameters"])
+    assert "security" not in document["paths"]["/api/auctions"]["get"]
+    assert document["paths"]["/api/auctions"]["post"]["security"] == [{"bearer": []}]

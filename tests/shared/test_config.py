@@ -13,6 +13,9 @@ from shared.config import Settings
         ("MALL_AUTO_RECEIPT_DAYS", "ten"),
         ("MALL_PAYMENT_TIMEOUT_MINUTES", "0"),
         ("MALL_PAYMENT_TIMEOUT_MINUTES", "-5"),
+        ("MALL_AUCTION_MIN_SECONDS", "0"),
+        ("MALL_AUCTION_MIN_SECONDS", "86401"),  # longer than a day: the default 48 hours might not fit
+        ("MALL_AUCTION_MAX_DAYS", "1"),  # DOMAIN.md's "about two days" must fit
     ],
 )
 def test_a_setting_outside_its_range_is_refused_by_name(monkeypatch, name, value):
