@@ -8,10 +8,9 @@ import time
 from typing import Any
 
 from flask import Flask
-from werkzeug.routing import IntegerConverter
 
 from shared.http import ServiceUnavailable
-from shared.web import SafeJSON, error_body, install_error_handlers
+from shared.web import IdConverter, SafeJSON, error_body, install_error_handlers
 
 from . import services
 from .api import admin, finance, people, shop, staff
@@ -68,13 +67,6 @@ def start_order_confirmer(inner: Any, interval: float = CONFIRM_INTERVAL_SECONDS
 
         _confirmer = threading.Thread(target=loop, name="gateway-order-confirmer", daemon=True)
         _confirmer.start()
-
-
-class IdConverter(IntegerConverter):
-    """`<id:name>`: a database id; a number too large for one is simply not found (never a 500)."""
-
-    def __init__(self, map, *args, **kwargs):
-        super().__init__(map, min=1, max=2**31 - 1)
 
 
 def create_app(test_config: dict[str, Any] | None = None, inner: Any = None) -> Flask:

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, g
 
-from shared.money import format_cents
+from shared.money import format_cents, to_cents
 from shared.web import ApiError, not_found
 
 from . import schemas, services
@@ -77,8 +77,10 @@ def _check_end(ends_at: datetime) -> None:
 @auctions.get("")
 def search_auctions():
     """Browse auctions: `?status=open|sold|paid|unpaid|failed|cancelled&sort=ending|newest&page=&per_page=` ->
-    `{items: [auction], total, page, per_page}`; ending soonest first unless `sort=newest`. Anyone may."""
+    `{items: [auction], total, page, per_page}`; open ones unless `status` says otherwise, ending soonest
+    first unless `sort=newest`. Anyone may."""
     query = load_query(schemas.AuctionQuery)
+    query.setdefault("status", "open")
     found = inner().auctions(query)
     shown = _masked(found["items"])
     return found | {"items": [_public(a, shown) for a in found["items"]]}
@@ -111,10 +113,15 @@ def place_bid(auction_id: int):
     """Bid `{"amount": "156.00"}` -> 201 `{bid, auction}`: the first bid at least the starting price, each later one
     at least the highest plus its step (`min_next_bid`: +1.00 below 100.00, +5.00 below 1,000.00, +10.00
     below 5,000.00, +50.00 from there). 409 `bid_too_low` (also when another bid took that price a moment
-    before), `own_auction`, `auction_closed`; 404. The winner pays from their account balance when the
-    auction closes. Send `Idempotency-Key` to make retries safe: the same key returns the same bid."""
+    before), `own_auction`, `auction_closed`, `insufficient_balance` (a bid the bidder's account balance
+    does not cover now); 404. The winner pays from their account balance when the auction closes (a bid
+    holds no money: the balance may be spent before then, and the auction is then `unpaid`). Send
+    `Idempotency-Key` to make retries safe: the same key returns the same bid."""
     key = idempotency_key()
     body = load_json(schemas.BidIn)
+    # Not a guarantee (nothing is held), but a member cannot win with bids they could never pay.
+    if body["amount"] > to_cents(inner().wallet(g.me.id)["balance"]):
+        raise ApiError(409, "insufficient_balance", "Your account balance does not cover this bid.")
     wire = {"bidder_id": g.me.id, "amount": format_cents(body["amount"]), "idempotency_key": key}
     placed = inner().place_bid(auction_id, wire)
     shown = _masked([placed["auction"]], [placed["bid"]])

@@ -16,7 +16,7 @@ AVAILABILITY_BATCH = 100
 #: manufacturer or supplier) rather than have the gateway read the whole catalogue on one request.
 MAX_REPORT_PRODUCTS = 10_000
 
-_CATALOGUE_FILTERS = ("category", "manufacturer", "supplier", "status")
+_CATALOGUE_FILTERS = ("category", "manufacturer", "supplier", "status", "division", "unit")
 
 
 def catalogue_products(inner: Any, query: dict[str, Any]) -> list[dict[str, Any]]:
@@ -67,22 +67,29 @@ def stock_report(inner: Any, query: dict[str, Any]) -> dict[str, Any]:
     """Products by stock level, fewest available first: `{items: [product + {on_hand, reserved, available,
     units}], total, page, per_page}`.
 
-    `unit`: only what that unit sells, and only its stock (422 for a unit stores does not know); `below`:
-    only products with fewer than that many available. A product no unit holds counts as 0 available: it
-    is the first a merchandiser must see."""
+    Only stock a unit can sell counts. `unit`: only what that unit sells, and only its stock (422 for a
+    unit stores does not know); `below`: only products with fewer than that many available. A product no
+    unit holds counts as 0 available: it is the first a merchandiser must see."""
+    units = {u["code"]: u for u in inner.list_units()["items"]}
     unit = None
     if query.get("unit"):
-        unit = next((u for u in inner.list_units()["items"] if u["code"] == query["unit"]), None)
+        unit = units.get(query["unit"])
         if unit is None:
             raise ApiError(422, "validation_error", "Some fields are not valid.", {"unit": ["No such unit."]})
-    products = catalogue_products(inner, query)
+    narrowed = query
+    if unit is not None:  # what the unit sells, asked of the catalogue (so the report's size is the unit's)
+        narrowed = query | ({"division": "supermarket", "unit": None} if unit.get("kind") == "branch" else {})
+    products = catalogue_products(inner, narrowed)
     if unit is not None:
         products = [p for p in products if sold_by(p, unit)]
     held: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    skus = sorted({p["sku"] for p in products})
+    by_sku = {p["sku"]: p for p in products}
+    skus = sorted(by_sku)
     for start in range(0, len(skus), AVAILABILITY_BATCH):
         for row in inner.availability(skus[start : start + AVAILABILITY_BATCH]):
-            if unit is None or row["unit"] == unit["code"]:
+            holder = units.get(row["unit"])
+            # Only stock the unit can sell counts (a counter's stray stock of another's product does not).
+            if (unit is None or row["unit"] == unit["code"]) and holder and sold_by(by_sku[row["sku"]], holder):
                 held[row["sku"]].append(row)
     report = [stock_row(p, held[p["sku"]]) for p in products]
     if query.get("below") is not None:

@@ -336,7 +336,7 @@ class ProductCache:
             return found
         fetched = {p["sku"]: p for p in self.inner.lookup_products(missing).get("items", [])}
         if self.seconds > 0 and fetched:
-            self._keep(fetched, generation)
+            self._keep(fetched, generation, asked_at=now)
         return found | fetched
 
     def forget(self, skus: list[str]) -> None:
@@ -346,9 +346,10 @@ class ProductCache:
                 self._kept.pop(sku, None)
             self._generation += 1
 
-    def _keep(self, products: dict[str, dict[str, Any]], generation: int) -> None:
+    def _keep(self, products: dict[str, dict[str, Any]], generation: int, asked_at: float) -> None:
         now = self.clock()
-        expires = now + self.seconds
+        # From when the catalogue was asked, not when it answered: a slow answer is kept no longer for it.
+        expires = asked_at + self.seconds
         with self._lock:
             if generation != self._generation:  # something was forgotten while we asked: this may be older
                 return

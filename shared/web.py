@@ -12,6 +12,7 @@ from flask import Flask, current_app, jsonify, request
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import Schema, ValidationError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 log = logging.getLogger("mall.web")
 
@@ -199,6 +200,13 @@ def require_service_token(app: Flask) -> None:
         return None
 
 
+class IdConverter(IntegerConverter):
+    """`<id:name>`: a database id; a number too large for one is simply not found (never a 500)."""
+
+    def __init__(self, map, *args, **kwargs):
+        super().__init__(map, min=1, max=2**31 - 1)
+
+
 def service_app(name: str, runtime, blueprint, test_config: dict | None = None) -> Flask:
     """The Flask app of an inner service: its blueprint, the service token, the error shape, /health."""
     app = Flask(name)
@@ -209,6 +217,7 @@ def service_app(name: str, runtime, blueprint, test_config: dict | None = None) 
     app.extensions["runtime"] = runtime
     install_error_handlers(app)
     require_service_token(app)
+    app.url_map.converters["id"] = IdConverter
     app.register_blueprint(blueprint)
 
     @app.get("/health")

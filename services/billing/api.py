@@ -16,14 +16,14 @@ from .schemas import BalanceAdjustment, MonthQuery, PaymentNotice, StatementRun
 bp = Blueprint("billing", __name__, url_prefix="/internal")
 
 
-@bp.get("/wallets/<int:member_id>")
+@bp.get("/wallets/<id:member_id>")
 def get_wallet(member_id: int):
     """A member's balance: `{"member_id": 7, "balance": "100.00"}`."""
     with runtime.db.session() as session:
         return {"member_id": member_id, "balance": format_cents(services.balance_of(session, member_id))}
 
 
-@bp.post("/wallets/<int:member_id>/adjust")
+@bp.post("/wallets/<id:member_id>/adjust")
 def adjust_wallet(member_id: int):
     """`{"delta": "100.00", "reason": "top-up", "idempotency_key": "..."}` -> the new balance."""
     body = load_body(BalanceAdjustment)
@@ -32,7 +32,7 @@ def adjust_wallet(member_id: int):
     return {"member_id": member_id, "balance": format_cents(balance)}
 
 
-@bp.get("/members/<int(max=2147483647):member_id>/spending")
+@bp.get("/members/<id:member_id>/spending")
 def spending(member_id: int):
     """A member's spending records: `{"spent": "125.00", "items": [{order, method, paid, refunded, paid_at,
     items: [{sku, name, quantity, amount}]}]}`, newest first (at most 100 orders)."""

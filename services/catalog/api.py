@@ -52,7 +52,7 @@ def search_products():
         }
 
 
-@bp.get("/products/<int:product_id>")
+@bp.get("/products/<id:product_id>")
 def get_product(product_id: int):
     """A product; `?view=1` counts one view (the storefront's detail page), which ranks "hot" products."""
     count_view = request.args.get("view") in ("1", "true")
@@ -64,7 +64,7 @@ def get_product(product_id: int):
         return schema_instance(ProductOut).dump(product) | {"rating": rating}
 
 
-@bp.patch("/products/<int:product_id>")
+@bp.patch("/products/<id:product_id>")
 def change_product(product_id: int):
     """`{"price": "2799.00", "name"?, "category"?, "manufacturer"?, "supplier"?}` -> the product with
     `changed: {field: [before, after]}`; 404; 422 for another `sku`, `division` or `unit`."""
@@ -74,7 +74,7 @@ def change_product(product_id: int):
         return schema_instance(ProductOut).dump(product) | {"changed": changed}
 
 
-@bp.post("/products/<int:product_id>/<any(withdraw, restore):action>")
+@bp.post("/products/<id:product_id>/<any(withdraw, restore):action>")
 def withdraw_or_restore(product_id: int, action: str):
     """Withdraw a product from sale, or put it back (`restore`) -> the product; the same again changes nothing."""
     move = services.withdraw_product if action == "withdraw" else services.restore_product
@@ -108,7 +108,7 @@ def create_category():
         return {"id": category.id, "name": category.name, "products": 0, "withdrawn": 0}, 201
 
 
-@bp.delete("/categories/<int:category_id>")
+@bp.delete("/categories/<id:category_id>")
 def delete_category(category_id: int):
     """-> 204; 404; 409 `category_in_use` while a product (on sale or withdrawn) names it."""
     with runtime.db.session() as session, session.begin():
@@ -130,7 +130,7 @@ def list_suppliers():
         return {"items": services.list_suppliers(session)}
 
 
-@bp.post("/products/<int:product_id>/reviews")
+@bp.post("/products/<id:product_id>/reviews")
 def write_review(product_id: int):
     """`{"member_id": 7, "rating": 5, "text": "...", "photos": ["https://..."], "order"?: "M..."}` -> 201 review;
     404 unknown product; 409 `not_purchased` (no completed order of it), `already_reviewed`."""
@@ -140,7 +140,7 @@ def write_review(product_id: int):
         return schema_instance(ReviewOut).dump(review), 201
 
 
-@bp.get("/products/<int:product_id>/reviews")
+@bp.get("/products/<id:product_id>/reviews")
 def list_reviews(product_id: int):
     """`?rating=5&with_photos=1&page=1&per_page=20` -> `{items, total, page, per_page, rating}`, newest first."""
     query = load_body(ReviewQuery, request.args.to_dict())
@@ -184,7 +184,7 @@ def search_auctions():
         }
 
 
-@bp.get("/auctions/<int:auction_id>")
+@bp.get("/auctions/<id:auction_id>")
 def get_auction(auction_id: int):
     """The auction with its latest bids, highest first: `{..., "bid_history": [bid]}`; 404."""
     with runtime.db.session() as session, session.begin():
@@ -194,7 +194,7 @@ def get_auction(auction_id: int):
         }
 
 
-@bp.post("/auctions/<int:auction_id>/bids")
+@bp.post("/auctions/<id:auction_id>/bids")
 def place_bid(auction_id: int):
     """`{"bidder_id": 8, "amount": "120.00", "idempotency_key"?}` -> 201 `{"bid": bid, "auction": auction}` (the
     same key again: the same bid); 404; 409 `own_auction`, `auction_closed`, `bid_too_low`,
@@ -206,7 +206,7 @@ def place_bid(auction_id: int):
         return {"bid": schema_instance(BidOut).dump(bid), "auction": schema_instance(AuctionOut).dump(auction)}, 201
 
 
-@bp.post("/auctions/<int:auction_id>/cancel")
+@bp.post("/auctions/<id:auction_id>/cancel")
 def cancel_auction(auction_id: int):
     """`{"seller_id": 7}` -> the auction, cancelled; 404; 403 `not_seller`; 409 `has_bids`, `auction_closed`."""
     body = load_body(SellerAction)

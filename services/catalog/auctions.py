@@ -9,7 +9,7 @@
 - Beat's `catalog.close_auctions` closes what has ended (`close_due`): the highest bid above the reserve
   sells (`sold`, and `auction.sold` to billing, in the same transaction), anything else fails. Billing
   moves the price from the buyer's balance to the seller's and answers `auction.paid` or
-  `auction.payment_failed` (`paid`, `payment_failed`); until it does, the job sends `auction.sold`
+  `auction.payment_failed` (`paid`, `unpaid`); until it does, the job sends `auction.sold`
   again with backoff (billing settles each auction once, however often it is told).
 - The seller may cancel an auction that has no bid yet (`cancel`).
 """
@@ -151,7 +151,14 @@ def place_bid(session: Session, auction_id: int, bid: dict[str, Any]) -> tuple[B
         what = "the starting price" if auction.highest_bid_cents is None else "the highest bid plus its step"
         raise ApiError(409, "bid_too_low", f"A bid must be at least {format_cents(least)} ({what}).")
     row = Bid(auction_id=auction_id, bidder_id=bidder, amount_cents=amount, idempotency_key=key, created_at=at)
-    session.add(row)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        # The same key at the same moment for a bid on another auction (whose row lock this one does not
+        # wait for): one bid per bidder and key.
+        raise ApiError(409, "idempotency_key_reused", "This key was used for another bid.") from None
     auction.highest_bid_cents, auction.highest_bidder_id = amount, bidder
     auction.bid_count += 1
     session.flush()

@@ -99,6 +99,9 @@ class ProductQuery(Schema):
     category = fields.String(load_default=None, validate=validate.Length(max=100))
     manufacturer = fields.String(load_default=None, validate=validate.Length(max=100))
     supplier = fields.String(load_default=None, validate=validate.Length(max=100))
+    #: Exact: the products of one division, or those one unit owns (the stock report narrows by them).
+    division = fields.String(load_default=None, validate=validate.Length(max=32))
+    unit = fields.String(load_default=None, validate=validate.Length(max=32))
     status = fields.String(load_default="on_sale", validate=validate.OneOf(STATUSES))
     min_price = Money(load_default=None, validate=validate.Range(min=0))
     max_price = Money(load_default=None, validate=validate.Range(min=0))

@@ -40,6 +40,18 @@ def _named(session: Session, model: type[Category | Manufacturer | Supplier], na
     found = session.scalar(named)
     if found is not None:
         return found
+    # The same name in another case is the same shelf ("TVs", "tvs"): search matches names whatever their
+    # case, and a category an administrator added is refused in another case (409 category_exists).
+    other_case = (
+        select(model)
+        .where(func.lower(model.name) == name.lower())
+        .order_by(model.id)
+        .limit(1)
+        .with_for_update(read=True)
+    )
+    found = session.scalar(other_case)
+    if found is not None:
+        return found
     try:
         with session.begin_nested():
             found = model(name=name)
@@ -124,8 +136,10 @@ def change_product(session: Session, product_id: int, changes: dict[str, Any]) -
         product.price_cents = changes["price"]
     for field, model in (("category", Category), ("manufacturer", Manufacturer), ("supplier", Supplier)):
         if field in changes and changes[field] != getattr(product, field).name:
-            changed[field] = [getattr(product, field).name, changes[field]]
-            setattr(product, field, _named(session, model, changes[field]))
+            row = _named(session, model, changes[field])  # (another case of the same name: the same row)
+            if row is not getattr(product, field):
+                changed[field] = [getattr(product, field).name, row.name]
+                setattr(product, field, row)
     session.flush()
     return product, changed
 
@@ -176,6 +190,10 @@ def search_products(session: Session, query: dict[str, Any]) -> tuple[Sequence[P
         filters.append(Product.manufacturer_id.in_(_named_like(Manufacturer, query["manufacturer"])))
     if query.get("supplier"):
         filters.append(Product.supplier_id.in_(_named_like(Supplier, query["supplier"])))
+    if query.get("division"):
+        filters.append(Product.division == query["division"])
+    if query.get("unit"):
+        filters.append(Product.unit == query["unit"])
     status = query.get("status", "on_sale")
     if status == "on_sale":
         filters.append(Product.withdrawn_at.is_(None))

@@ -43,7 +43,7 @@ def list_deliveries():
         return {"items": [services.delivery_view(s) for s in services.list_deliveries(session, query["status"])]}
 
 
-@bp.post("/deliveries/<int:shipment_id>/picked-up")
+@bp.post("/deliveries/<id:shipment_id>/picked-up")
 def picked_up(shipment_id: int):
     """`{"signature": "...", "courier": "li.wei"}` -> the delivery; 409 `wrong_state` before its batch closed."""
     body = load_body(PickUp)
@@ -54,7 +54,7 @@ def picked_up(shipment_id: int):
         return services.delivery_view(shipment)
 
 
-@bp.post("/deliveries/<int:shipment_id>/delivered")
+@bp.post("/deliveries/<id:shipment_id>/delivered")
 def delivered(shipment_id: int):
     """`{"signed_by": "Zhang Min", "courier": "li.wei"}` -> the delivery; 409 `wrong_state` unless picked up."""
     body = load_body(Delivered)
@@ -106,7 +106,7 @@ def list_claims():
         return {"items": [services.claim_view(c) for c in services.list_claims(session, query["status"])]}
 
 
-@bp.post("/claims/<int(min=1, max=2147483647):claim_id>/settle")
+@bp.post("/claims/<id:claim_id>/settle")
 def settle_claim(claim_id: int):
     """`{"paid_cents": 5000, "by": "..."}`: what the courier paid -> the claim; 409 unless open; 422 above the claim."""
     body = load_body(ClaimSettled)
@@ -114,7 +114,7 @@ def settle_claim(claim_id: int):
         return services.claim_view(services.settle_claim(session, claim_id, body["paid_cents"], body["by"]))
 
 
-@bp.post("/claims/<int(min=1, max=2147483647):claim_id>/reject")
+@bp.post("/claims/<id:claim_id>/reject")
 def reject_claim(claim_id: int):
     """`{"note": "...", "by": "..."}`: the courier refused -> the claim; 409 unless open."""
     body = load_body(ClaimRejected)

@@ -131,7 +131,7 @@ def list_after_sales():
         return {"items": [after_sales.case_view(c) for c in cases]}
 
 
-@bp.get("/after-sales/<int(min=1, max=2147483647):case_id>")
+@bp.get("/after-sales/<id:case_id>")
 def get_after_sale(case_id: int):
     with runtime.db.session() as session:
         case = after_sales.find_case(session, case_id)
@@ -140,7 +140,7 @@ def get_after_sale(case_id: int):
         return after_sales.case_view(case)
 
 
-@bp.post("/after-sales/<int(min=1, max=2147483647):case_id>/agree")
+@bp.post("/after-sales/<id:case_id>/agree")
 def agree_after_sale(case_id: int):
     body = load_body(AfterSaleAgreement)
     with runtime.unit_of_work(f"after-sale-{case_id}") as uow:
@@ -151,7 +151,7 @@ def agree_after_sale(case_id: int):
     return view
 
 
-@bp.post("/after-sales/<int(min=1, max=2147483647):case_id>/reply")
+@bp.post("/after-sales/<id:case_id>/reply")
 def answer_after_sale(case_id: int):
     body = load_body(AfterSaleAnswer)
     with runtime.unit_of_work(f"after-sale-{case_id}") as uow:
@@ -159,7 +159,7 @@ def answer_after_sale(case_id: int):
     return view
 
 
-@bp.post("/after-sales/<int(min=1, max=2147483647):case_id>/received")
+@bp.post("/after-sales/<id:case_id>/received")
 def after_sale_received(case_id: int):
     body = load_body(AfterSaleReceipt)
     with runtime.unit_of_work(f"after-sale-{case_id}") as uow:

@@ -67,7 +67,7 @@ def list_tasks():
         return {"items": [services.task_view(t) for t in tasks]}
 
 
-@bp.post("/tasks/<int:task_id>/done")
+@bp.post("/tasks/<id:task_id>/done")
 def task_done(task_id: int):
     """`{"unit": "SM-GUOMAO", "slip_no": "GD-0001"?}` -> 200 task; sends parcel.packed once."""
     body = load_body(TaskDone)
@@ -110,13 +110,13 @@ def list_purchase_orders():
         return {"items": [purchasing.view(o) for o in orders]}
 
 
-@bp.get("/purchase-orders/<int:order_id>")
+@bp.get("/purchase-orders/<id:order_id>")
 def get_purchase_order(order_id: int):
     with runtime.db.session() as session, session.begin():
         return purchasing.view(purchasing.find(session, order_id))
 
 
-@bp.post("/purchase-orders/<int:order_id>/<any(confirm, settle, cancel):action>")
+@bp.post("/purchase-orders/<id:order_id>/<any(confirm, settle, cancel):action>")
 def move_purchase_order(order_id: int, action: str):
     """Confirm a draft, settle a received order with its supplier, or cancel one not yet received; 409
     when it cannot (a repeat of what was done changes nothing)."""
@@ -128,7 +128,7 @@ def move_purchase_order(order_id: int, action: str):
         return purchasing.view(order)
 
 
-@bp.post("/purchase-orders/<int:order_id>/receive")
+@bp.post("/purchase-orders/<id:order_id>/receive")
 def receive_purchase_order(order_id: int):
     """The goods arrived: a stock-in of every line at the order's unit, once; orders waiting for them resume."""
     with runtime.unit_of_work(f"purchase-order:{order_id}") as uow:

@@ -104,3 +104,29 @@ def test_two_closing_rounds_at_once_sell_an_auction_once(catalog_on_postgres):
     assert [p["buyer_id"] for p in payloads(catalog, "auction.sold")] == [LI]
     with catalog.db.session() as session:
         assert session.get(Auction, auction_id).status == "sold"
+
+
+def test_one_key_racing_for_bids_on_two_auctions_places_one_and_refuses_the_other(catalog_on_postgres):
+    from services.catalog import auctions
+    from shared.web import ApiError
+
+    catalog = catalog_on_postgres
+
+    def keyed(auction_id):
+        try:
+            with catalog.db.session() as session, session.begin():
+                auctions.place_bid(session, auction_id, {"bidder_id": LI, "amount": 10000, "idempotency_key": "k"})
+            return 201
+        except ApiError as exc:
+            return exc.status, exc.code
+
+    for _ in range(3):
+        first, second = listed(catalog), listed(catalog)
+        outcomes = at_once(functools.partial(keyed, first), functools.partial(keyed, second))
+        assert sorted(outcomes, key=str) == sorted([201, (409, "idempotency_key_reused")], key=str), outcomes
+        with catalog.db.session() as session, session.begin():  # (each round its own key)
+            from sqlalchemy import update
+
+            from services.catalog.models import Bid
+
+            session.execute(update(Bid).where(Bid.idempotency_key == "k").values(idempotency_key=None))

@@ -189,3 +189,19 @@ def test_products_are_found_by_supplier(client, add_product):
     add_product("TV-65-HISENSE", supplier="Guangxi Electric")
     assert skus(client.get("/internal/products?supplier=NANNING ELECTRIC")) == ["TV-55-SKYWORTH"]
     assert client.get("/internal/products?status=gone").status_code == 422
+
+
+def test_a_category_named_in_another_case_is_the_same_shelf(client, add_product):
+    tv = add_product("TV-55-SKYWORTH")  # in "TVs"
+    other = add_product("TV-65-HISENSE", category="tvs")
+    assert other["category"] == "TVs"
+    changed = client.patch(f"/internal/products/{tv['id']}", json={"category": "TVS"}).json
+    assert changed["category"] == "TVs" and changed["changed"] == {}
+    assert [c["name"] for c in client.get("/internal/categories").json["items"]] == ["TVs"]
+
+
+def test_products_are_found_by_division_and_owning_unit(client, add_product):
+    add_product("TV-55-SKYWORTH", division="electronics", unit="EL-WAREHOUSE")
+    add_product("RICE-5KG", division="supermarket", unit=None)
+    assert skus(client.get("/internal/products?division=supermarket")) == ["RICE-5KG"]
+    assert skus(client.get("/internal/products?unit=EL-WAREHOUSE")) == ["TV-55-SKYWORTH"]

@@ -83,6 +83,9 @@ class FakeInnerServices:
                 items = [p for p in items if p[name].lower() == params[name].lower()]
         if params.get("category"):
             items = [p for p in items if p["category"] == params["category"]]
+        for name in ("division", "unit"):
+            if params.get(name):
+                items = [p for p in items if p.get(name) == params[name]]
         if params.get("max_price"):
             items = [p for p in items if to_cents(p["price"]) <= to_cents(params["max_price"])]
         page, per_page = params.get("page", 1), params.get("per_page", 20)

@@ -22,8 +22,12 @@ def seller(make_customer):
 
 
 @pytest.fixture
-def bidders(make_customer):
-    return make_customer("li_ming"), make_customer("zhou_yan")
+def bidders(make_customer, inner):
+    """Two members whose balances cover their bids (a bid the balance does not cover is refused)."""
+    pair = make_customer("li_ming"), make_customer("zhou_yan")
+    for member_id, _ in pair:
+        inner.wallets[member_id] = 1_000_000
+    return pair
 
 
 def list_teapot(client, token, **changes):
@@ -106,7 +110,8 @@ def test_buyers_bid_and_everyone_sees_them_masked_without_the_reserve(client, in
 
 
 def test_catalogues_refusals_reach_the_bidder(client, inner, seller, bidders):
-    _, seller_token = seller
+    seller_id, seller_token = seller
+    inner.wallets[seller_id] = 100_000  # (so that the catalogue, not the balance, refuses the seller's bid)
     (_, li), _ = bidders
     auction = list_teapot(client, seller_token)
     own = bid(client, seller_token, auction["id"], "120.00")
@@ -183,3 +188,19 @@ def test_a_sold_auction_names_its_winner_masked(client, inner, seller, bidders):
 def test_an_unknown_auction_is_404(client):
     assert client.get("/api/auctions/99999").status_code == 404
     assert client.get("/api/auctions/99999999999").status_code == 404
+
+
+def test_a_bid_the_bidders_balance_does_not_cover_is_refused_before_the_catalogue_is_asked(
+    client, inner, seller, make_customer
+):
+    _, token = seller
+    auction = list_teapot(client, token)
+    member_id, poor = make_customer("qian_poor")
+    inner.wallets[member_id] = 9_999
+    refused = bid(client, poor, auction["id"], "100.00")
+    assert refused.status_code == 409 and refused.json["error"]["code"] == "insufficient_balance"
+    assert (
+        inner.auction_rows[auction["id"]].get("bids", 0) in (0, None) or not inner.auction_rows[auction["id"]]["bids"]
+    )
+    inner.wallets[member_id] = 10_000
+    assert bid(client, poor, auction["id"], "100.00").status_code == 201

@@ -71,6 +71,12 @@ def test_a_report_over_too_many_products_asks_to_be_narrowed(client, admin, cata
     assert response.json["error"]["code"] == "report_too_large"
 
 
+def test_a_unit_narrows_a_report_that_would_be_too_large(client, admin, catalogue, monkeypatch):
+    monkeypatch.setattr(catalogue_services, "MAX_REPORT_PRODUCTS", 1)
+    assert levels(report(client, admin, unit="DS-TEA")) == [(TEA, 5)]
+    assert levels(report(client, admin, unit="SM-GUOMAO")) == [(RICE, 0)]
+
+
 def test_a_report_query_that_is_not_valid_is_refused(client, admin, catalogue):
     for query in ({"below": "-1"}, {"below": "few"}, {"unit": "DS TEA"}, {"per_page": "0"}, {"status": "gone"}):
         response = client.get("/api/admin/reports/stock", query_string=query, headers=bearer(admin))
@@ -82,3 +88,9 @@ def test_a_report_query_that_is_not_valid_is_refused(client, admin, catalogue):
 def test_only_administrators_read_the_stock_report(client, make_account, catalogue):
     service = make_account("cs_li", "customer_service")
     assert client.get("/api/admin/reports/stock", headers=bearer(service)).status_code == 403
+
+
+def test_stock_a_unit_cannot_sell_is_not_counted_in_the_totals(client, admin, catalogue, inner):
+    inner.stock_in({"unit": "SM-GUOMAO", "sku": TEA, "quantity": 1})  # the branch does not sell the counter's tea
+    tea = [r for r in report(client, admin)["items"] if r["sku"] == TEA][0]
+    assert tea["available"] == 5 and [u["unit"] for u in tea["units"]] == ["DS-TEA"]
