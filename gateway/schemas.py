@@ -540,6 +540,32 @@ class AddressIn(Schema):
     lon = fields.Float(required=True, validate=validate.Range(min=-180, max=180), metadata={"example": 108.33})
 
 
+class InvoiceIn(Schema):
+    """The invoice (发票) the customer wants: `personal` in a person's name, or `company` with the company's
+    name and its 18-character unified social credit code (统一社会信用代码)."""
+
+    kind = fields.String(
+        required=True, validate=validate.OneOf(["personal", "company"]), metadata={"example": "company"}
+    )
+    title = _text(100, required=True, metadata={"example": "Nanning Guomao Trading Co., Ltd."})
+    tax_id = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(
+            r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$",
+            error="Not a unified social credit code (18 characters).",
+        ),
+        metadata={"example": "91450100MA5KXXXX1X"},
+    )
+
+    @validates_schema
+    def _company_has_a_tax_id(self, data, **_):
+        if data.get("kind") == "company" and not data.get("tax_id"):
+            raise ValidationError("A company's invoice needs its unified social credit code.", "tax_id")
+        if data.get("kind") == "personal" and data.get("tax_id"):
+            raise ValidationError("A personal invoice has no tax id.", "tax_id")
+
+
 class OrderIn(Schema):
     items = fields.List(
         fields.Nested(OrderItemIn),
@@ -550,6 +576,8 @@ class OrderIn(Schema):
     payment_method = fields.String(
         required=True, validate=validate.OneOf(PAYMENT_METHODS), metadata={"example": "balance"}
     )
+    #: Optional: the invoice to issue (DOMAIN.md's checkout "invoice details").
+    invoice = fields.Nested(InvoiceIn)
 
 
 class OrderPlaced(Schema):
@@ -583,6 +611,7 @@ class OrderOut(Schema):
     payment = fields.Nested(PaymentOut)
     fulfilments = fields.List(fields.Nested(FulfilmentOut))
     timeline = fields.List(fields.Nested(TimelineEntry))
+    invoice = fields.Nested(InvoiceIn, allow_none=True)
 
 
 class OrderList(Schema):
@@ -1041,6 +1070,8 @@ class OrderCopy(Schema):
     unit = fields.String(allow_none=True)
     lines = fields.List(fields.Nested(CopyLine))
     total = fields.String(metadata={"example": "25.00"})
+    #: On the finance copy only: the invoice to issue (null: none asked for).
+    invoice = fields.Nested(InvoiceIn, allow_none=True)
 
 
 class OrderCopies(Schema):

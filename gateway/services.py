@@ -606,7 +606,7 @@ def place_order_command(number: str, member_id: int, snapshot: dict[str, Any]) -
         "payment_method": snapshot["payment_method"],
         "address": snapshot["address"],
         "lines": snapshot["lines"],
-    }
+    } | ({"invoice": snapshot["invoice"]} if snapshot.get("invoice") else {})
 
 
 #: The order reference's insert, a Core statement built once: the ORM's flush of the one new object cost
@@ -638,6 +638,8 @@ def place_order(
     digest = digest or request_hash(body)
     total = sum(line["quantity"] * line["unit_price_cents"] for line in lines)
     snapshot = {"lines": lines, "address": body["address"], "payment_method": body["payment_method"]}
+    if body.get("invoice"):
+        snapshot["invoice"] = body["invoice"]
     deadline = timedelta(seconds=runtime.settings.reply_deadline_seconds)
     for _ in range(5):
         number = new_order_number(now(), runtime.settings.timezone)

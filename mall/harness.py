@@ -285,6 +285,7 @@ class Mall:
         key: str | None = None,
         lat: float = 22.82,
         lon: float = 108.33,
+        invoice: dict[str, Any] | None = None,
     ) -> tuple[int, Any]:
         body = {
             "items": [{"sku": s, "quantity": q} for s, q in items],
@@ -297,7 +298,7 @@ class Mall:
                 "lon": lon,
             },
             "payment_method": method,
-        }
+        } | ({"invoice": invoice} if invoice else {})
         return self.call("POST", "/api/orders", body, token, headers={"Idempotency-Key": key or uuid.uuid4().hex})
 
     def order(self, number: str, token: str) -> dict:

@@ -86,6 +86,19 @@ class CompletedLine(Payload):
     amount_cents = _cents()
 
 
+class Invoice(Payload):
+    """What the customer wants on the invoice (发票): a personal one in a name, or a company's with its
+    unified social credit code."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(["personal", "company"]))
+    title = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    tax_id = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.Regexp(r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$"),
+    )
+
+
 # --- commands -------------------------------------------------------------------------------------
 
 
@@ -95,6 +108,8 @@ class PlaceOrder(Payload):
     payment_method = fields.String(required=True, validate=validate.OneOf(["balance", "online", "cod"]))
     address = fields.Nested(Address, required=True)
     lines = fields.List(fields.Nested(OrderLine), required=True, validate=validate.Length(min=1))
+    #: Optional (none: no invoice asked for), so that commands written before it still validate.
+    invoice = fields.Nested(Invoice, required=False, load_default=None, allow_none=True)
 
 
 class CheckStock(Payload):
@@ -130,6 +145,8 @@ class TakePayment(Payload):
     #: The order's lines with the unit each is fulfilled at: billing keeps them for the three order copies
     #: and the sales report. Optional (an empty list) so that commands sent before it existed still validate.
     lines = fields.List(fields.Nested(CompletedLine), required=False, load_default=list)
+    #: The invoice the customer asked for (optional: none asked, or a command from before it existed).
+    invoice = fields.Nested(Invoice, required=False, load_default=None, allow_none=True)
 
 
 class RefundPayment(Payload):

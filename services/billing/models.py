@@ -75,6 +75,8 @@ class Payment(Base):
     #: payment is captured later, by the provider's notification, and its ledger entries are written then).
     shares: Mapped[str | None] = mapped_column(Text)
     failure: Mapped[str | None] = mapped_column(String(200))
+    #: JSON `{"kind", "title", "tax_id"}`: the invoice the customer asked for (finance issues it), or None.
+    invoice: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     captured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     refunded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

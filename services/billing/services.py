@@ -217,6 +217,7 @@ def take_payment(uow: UnitOfWork, command: dict[str, Any]) -> None:
         "trade_no": None,
         "shares": json.dumps(command["units"]),
         "failure": None,
+        "invoice": json.dumps(command["invoice"], ensure_ascii=False) if command.get("invoice") else None,
         "created_at": at,
         "captured_at": None,
     }
@@ -506,10 +507,12 @@ def order_copies(session: Session, order: str) -> list[dict[str, Any]]:
     if not lines:
         raise not_found("Order")
     units = sorted({line.unit for line in lines})
+    invoice = session.scalar(select(Payment.invoice).where(Payment.order == order))
     return [
         _copy("website", None, lines),
         *(_copy("department", unit, [line for line in lines if line.unit == unit]) for unit in units),
-        _copy("finance", None, lines),
+        # Finance issues the invoice the customer asked for (none: no invoice).
+        _copy("finance", None, lines) | {"invoice": json.loads(invoice) if invoice else None},
     ]
 
 

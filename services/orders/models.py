@@ -27,6 +27,8 @@ class Order(Base):
     refunded_cents: Mapped[int] = mapped_column(BigInteger, default=0)
     address: Mapped[dict[str, Any]] = mapped_column(JSON)
     cancel_reason: Mapped[str | None] = mapped_column(String(200))
+    #: The invoice the customer asked for (`{kind, title, tax_id}`), or None.
+    invoice: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     #: The saga waits for billing's answer until then (beat re-sends take_payment after it).
     payment_deadline_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -334,7 +334,8 @@ def _send_take_payment(uow: UnitOfWork, order: _LockedOrder, settings: Settings)
             "total_cents": order.total_cents,
             "units": [{"unit": unit, "amount_cents": amount} for unit, amount in sorted(shares.items())],
             "lines": _lines_with_units(order),
-        },
+        }
+        | ({"invoice": order.invoice} if order.invoice else {}),
     )
     order.payment_deadline_at = now() + timedelta(seconds=settings.reply_deadline_seconds)
 
@@ -386,6 +387,7 @@ def place_order(uow: UnitOfWork, command: dict[str, Any], settings: Settings, av
         "refunded_cents": 0,
         "address": address,
         "cancel_reason": None,
+        "invoice": command.get("invoice"),
         "payment_deadline_at": None,
         "created_at": at,
         "updated_at": at,
@@ -1096,6 +1098,7 @@ def view(order: Order) -> dict[str, Any]:
             for f in order.fulfilments
         ],
         "cancel_reason": order.cancel_reason,
+        "invoice": order.invoice,
         "created_at": order.created_at.isoformat(),
         "timeline": [{"at": e.at.isoformat(), "event": e.event} for e in order.timeline],
     }

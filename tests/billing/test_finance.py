@@ -486,3 +486,14 @@ def test_mall_statements_refuses_a_month_that_is_not_one(capsys):
     with pytest.raises(SystemExit):
         cli.main(["statements", "--month", "2026-13"])
     assert "a month such as 2026-10" in capsys.readouterr().err
+
+
+def test_finance_s_copy_carries_the_invoice_to_issue(billing, client, clock):
+    top_up(client)
+    invoice = {"kind": "company", "title": "南宁国贸有限公司", "tax_id": "91450100MA5K3X8Y1Q"}
+    assert deliver(billing, "billing.take_payment", take("M1", LIPSTICK) | {"invoice": invoice}) == "handled"
+    pay(billing, "M2", LIPSTICK)
+    copies = client.get("/internal/orders/M1/copies").json["copies"]
+    assert copies[-1]["kind"] == "finance" and copies[-1]["invoice"] == invoice
+    assert all("invoice" not in c for c in copies[:-1])
+    assert client.get("/internal/orders/M2/copies").json["copies"][-1]["invoice"] is None

@@ -20,6 +20,7 @@ EXAMPLES = {
         "number": "M20261124AAAAAA",
         "member_id": 7,
         "payment_method": "balance",
+        "invoice": {"kind": "company", "title": "Nanning Guomao Trading Co., Ltd.", "tax_id": "91450100MA5K3X8Y1Q"},
         "address": {
             "name": "Li Ming",
             "phone": "138",
@@ -58,6 +59,7 @@ EXAMPLES = {
         "order": "M1",
         "member_id": 7,
         "method": "balance",
+        "invoice": {"kind": "personal", "title": "Li Ming", "tax_id": None},
         "total_cents": 12900,
         "units": [{"unit": "DS-COSMETICS", "amount_cents": 12900}],
         "lines": [
@@ -258,3 +260,17 @@ def test_an_envelope_without_an_id_is_refused():
 
 def test_docs_messages_md_is_the_catalogue_in_shared_contracts():
     assert render() in DOCS.read_text(), "run `mall catalogue --write`"
+
+
+@pytest.mark.parametrize("type_", ["orders.place_order", "billing.take_payment"])
+def test_a_command_written_before_invoices_existed_still_loads_without_one(type_):
+    written_before = {k: v for k, v in EXAMPLES[type_].items() if k != "invoice"}
+    body = Envelope(type=type_, payload=written_before, sender=CATALOGUE[type_].producer, correlation_id="M1").dump()
+    assert validate_message(type_, body)[1]["invoice"] is None
+
+
+def test_an_invoice_with_a_tax_id_that_is_not_one_is_refused():
+    payload = EXAMPLES["orders.place_order"] | {"invoice": {"kind": "company", "title": "X", "tax_id": "12345"}}
+    body = Envelope(type="orders.place_order", payload=payload, sender="gateway", correlation_id="M1").dump()
+    with pytest.raises(ValidationError):
+        validate_message("orders.place_order", body)

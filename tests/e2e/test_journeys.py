@@ -365,9 +365,10 @@ def test_finance_sees_a_paid_courier_order_in_its_copies_and_the_months_statemen
     tv = mall.product(f"TV-FIN-{sku_prefix}", "3299.00", unit, division="electronics", category="Big appliances")
     mall.stock_in(unit, tv["sku"], 1)
     token, _ = mall.customer("5000.00")
-    _, placed = mall.place(token, [(tv["sku"], 1)], city="Guilin", lat=25.27, lon=110.29)
+    invoice = {"kind": "company", "title": "Guilin Hotel Co., Ltd.", "tax_id": "91450300MA5K3X8Y1Q"}
+    _, placed = mall.place(token, [(tv["sku"], 1)], city="Guilin", lat=25.27, lon=110.29, invoice=invoice)
     number = placed["number"]
-    mall.wait_for(number, token, "ready_to_ship")
+    assert mall.wait_for(number, token, "ready_to_ship")["invoice"] == invoice
     for _ in range(100):  # booked: the courier fee and the premium are recorded
         if mall.order(number, token)["fulfilments"][0]["waybill"]:
             break
@@ -381,6 +382,7 @@ def test_finance_sees_a_paid_courier_order_in_its_copies_and_the_months_statemen
         ("finance", None, "3299.00"),
     ]
     assert copies[1]["lines"] == [{"sku": tv["sku"], "name": tv["name"], "quantity": 1, "amount": "3299.00"}]
+    assert copies[2]["invoice"] == invoice  # finance issues it
 
     month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
     built = mall.ok("POST", "/api/finance/statements/run", {"month": month}, accountant)

@@ -20,7 +20,9 @@ def test_the_order_request_is_described_with_its_fields(client):
     document = client.get("/api/openapi.json").json
     operation = document["paths"]["/api/orders"]["post"]
     ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
-    assert set(document["components"]["schemas"][ref]["properties"]) == {"items", "address", "payment_method"}
+    schema = document["components"]["schemas"][ref]
+    assert set(schema["properties"]) == {"items", "address", "payment_method", "invoice"}
+    assert set(schema["required"]) == {"items", "address", "payment_method"}  # API.md's; the invoice is optional
     assert "422" in operation["responses"] and operation["security"] == [{"bearer": []}]
 
 

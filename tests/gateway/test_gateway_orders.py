@@ -373,3 +373,32 @@ def test_a_customer_reads_their_spending_records(client, customer, inner):
     }
     records = client.get("/api/spending", headers=bearer(token)).json
     assert records["spent"] == "12.50" and [r["order"] for r in records["items"]] == ["M1"]
+
+
+COMPANY = {"kind": "company", "title": "Nanning Guomao Trading Co., Ltd.", "tax_id": "91450100MA5K3X8Y1Q"}
+
+
+def test_the_invoice_asked_for_goes_to_orders_with_the_order(client, customer, catalogue, gateway):
+    _, token = customer
+    assert place(client, token, order_body((TEA, 1)) | {"invoice": COMPANY}).status_code == 202
+    assert place(client, token, order_body((TEA, 2))).status_code == 202
+    with_invoice, without = (m["payload"] for m in sent(gateway, "orders.place_order"))
+    assert with_invoice["invoice"] == COMPANY and "invoice" not in without
+
+
+@pytest.mark.parametrize(
+    "invoice",
+    [
+        {"kind": "company", "title": "Guomao"},  # a company's needs its code
+        {"kind": "personal", "title": "Li Ming", "tax_id": "91450100MA5K3X8Y1Q"},
+        COMPANY | {"tax_id": "12345"},
+        COMPANY | {"tax_id": "91450100MA5K3X8Y1I"},  # I is never in a code
+        {"kind": "receipt", "title": "Li Ming"},
+        {"kind": "personal", "title": ""},
+    ],
+)
+def test_an_invoice_that_is_not_one_is_422_and_places_nothing(client, customer, catalogue, gateway, invoice):
+    _, token = customer
+    response = place(client, token, order_body((TEA, 1)) | {"invoice": invoice})
+    assert response.status_code == 422 and any(f.startswith("invoice") for f in response.json["error"]["fields"])
+    assert sent(gateway, "orders.place_order") == []

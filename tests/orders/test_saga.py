@@ -800,3 +800,30 @@ def test_a_contact_change_must_say_what_changes_and_never_the_city(orders, clien
     for body in ({"by": "x"}, {"city": "Guilin", "by": "x"}, {"name": "", "by": "x"}):
         assert client.post("/internal/orders/M20261124AAAAAA/contact", json=body).status_code == 422, body
     assert order_view(client)["address"]["city"] == "Nanning"
+
+
+def test_the_invoice_asked_for_is_kept_and_goes_to_billing_with_the_payment(orders, client):
+    invoice = {"kind": "personal", "title": "Li Ming", "tax_id": None}
+    deliver(
+        orders,
+        "orders.place_order",
+        {
+            "number": "M20261124AAAAAA",
+            "member_id": 7,
+            "payment_method": "balance",
+            "address": NANNING,
+            "lines": [LIPSTICK],
+            "invoice": invoice,
+        },
+    )
+    assert order_view(client)["invoice"] == invoice
+    reserve_all(orders, client)
+    [take] = payloads(orders, "billing.take_payment")
+    assert take["invoice"] == invoice
+
+
+def test_an_order_without_an_invoice_asks_billing_for_none(orders, client):
+    place(orders)
+    reserve_all(orders, client)
+    assert order_view(client)["invoice"] is None
+    assert "invoice" not in payloads(orders, "billing.take_payment")[0]
