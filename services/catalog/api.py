@@ -196,8 +196,8 @@ def answered_inquiries(product_id: int):
 
 @bp.get("/inquiries")
 def search_inquiries():
-    """`?member_id=&product_id=&status=open|answered|all&unit=&division=&sort=newest|oldest&page=&per_page=` ->
-    `{items, total, page, per_page}`."""
+    """`?member_id=&product_id=&status=open|answered|all&unit=DS-TEA&branch=0|1&sort=newest|oldest&page=&per_page=`
+    -> `{items, total, page, per_page}`; `unit` keeps what it sells (with `branch=1`: every supermarket product too)."""
     query = load_body(InquiryQuery, request.args.to_dict())
     with runtime.db.session() as session, session.begin():
         items, total = inquiries.search(session, query)

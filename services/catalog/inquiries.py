@@ -5,8 +5,8 @@ customer service, answers.
   MAX_OPEN_PER_PRODUCT open inquiries per member and product, and MAX_OPEN_PER_MEMBER in all, so nobody
   floods a unit's queue; a withdrawn product takes none (409). An Idempotency-Key makes a retried ask the
   same inquiry.
-- Staff see the inquiries about what their unit sells (`search` with `unit`, or `division` for the
-  supermarket branches, which all sell every supermarket product); the gateway decides which.
+- Staff see the inquiries about what their unit sells (`search` with `unit`, and `branch` for a supermarket
+  branch, which sells every supermarket product); the gateway knows which units are branches.
 - One answer (`answer`), with how many the unit can supply if it says: the same answer again changes
   nothing (a retry), another one is 409 `already_answered`. The customer may have acted on the first
   (bought, or gone elsewhere), so it does not change under them; a follow-up is a new inquiry.
@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -152,21 +152,19 @@ _ORDER = {
 
 def search(session: Session, query: dict[str, Any]) -> tuple[Sequence[Inquiry], int]:
     """One page of inquiries and how many match: by `member_id`, `product_id`, `status` (`open`, `answered`,
-    `all`), what a unit sells (`unit`: the products it owns; `division`: a division's products, which is how
-    a supermarket branch sees every supermarket product), `sort` (`newest` or `oldest` first)."""
+    `all`), what a unit sells (`unit`: the products it owns; with `branch`, every supermarket product too),
+    `sort` (`newest` or `oldest` first)."""
     filters = []
     for field in ("member_id", "product_id"):
         if query.get(field) is not None:
             filters.append(getattr(Inquiry, field) == query[field])
     if query.get("status", "all") != "all":
         filters.append(Inquiry.status == query["status"])
-    if query.get("unit") or query.get("division"):
-        owned = select(Product.id)
-        if query.get("unit"):
-            owned = owned.where(Product.unit == query["unit"])
-        if query.get("division"):
-            owned = owned.where(Product.division == query["division"])
-        filters.append(Inquiry.product_id.in_(owned))
+    if query.get("unit"):
+        sold = Product.unit == query["unit"]
+        if query.get("branch"):
+            sold = or_(sold, Product.division == "supermarket")
+        filters.append(Inquiry.product_id.in_(select(Product.id).where(sold)))
     total = session.scalar(select(func.count()).select_from(Inquiry).where(*filters)) or 0
     page, per_page = query.get("page", 1), query.get("per_page", 20)
     items = session.scalars(

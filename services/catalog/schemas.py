@@ -244,9 +244,10 @@ class InquiryQuery(Schema):
     member_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
     product_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
     status = fields.String(load_default="all", validate=validate.OneOf((*INQUIRY_STATUSES, "all")))
-    #: What a unit sells: the products it owns (`unit`), or a division's (`division`: supermarket branches).
+    #: What a unit sells: the products it owns, and with `branch` every supermarket product as well (a
+    #: supermarket branch sells them all: API.md).
     unit = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
-    division = fields.String(load_default=None, validate=validate.OneOf(DIVISIONS))
+    branch = fields.Boolean(load_default=False)
     sort = fields.String(load_default="newest", validate=validate.OneOf(("newest", "oldest")))
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))

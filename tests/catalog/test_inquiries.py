@@ -104,24 +104,26 @@ def test_nothing_is_asked_about_an_unknown_or_withdrawn_product(client, tea):
 def test_staff_lists_what_their_unit_sells_and_supermarket_branches_every_supermarket_product(client, tea, add_product):
     tv = add_product("TV-55", division="electronics", unit="EL-WAREHOUSE")
     rice = add_product("RICE-5KG", division="supermarket", unit=None)
-    for product in (tea, tv, rice):
+    hamper = add_product("HAMPER", division="department_store", unit="SM-GUOMAO")  # a branch's own product
+    for product in (tea, tv, rice, hamper):
         assert ask(client, product["id"]).status_code == 201
 
     def skus(query):
         return [i["product"]["sku"] for i in client.get(f"/internal/inquiries?{query}").json["items"]]
 
     assert skus("unit=DS-TEA") == ["TEA-LONGJING"]
-    assert skus("division=supermarket") == ["RICE-5KG"]
-    assert skus("status=open&sort=oldest") == ["TEA-LONGJING", "TV-55", "RICE-5KG"]
-    assert skus("status=all") == ["RICE-5KG", "TV-55", "TEA-LONGJING"]  # newest first
+    assert skus("unit=SM-GUOMAO&branch=1&sort=oldest") == ["RICE-5KG", "HAMPER"]
+    assert skus("unit=SM-GUOMAO") == ["HAMPER"]
+    assert skus("status=open&sort=oldest") == ["TEA-LONGJING", "TV-55", "RICE-5KG", "HAMPER"]
+    assert skus("status=all") == ["HAMPER", "RICE-5KG", "TV-55", "TEA-LONGJING"]  # newest first
     [tea_inquiry] = client.get("/internal/inquiries?unit=DS-TEA").json["items"]
     answer(client, tea_inquiry["id"])
-    assert skus("status=open&sort=oldest") == ["TV-55", "RICE-5KG"]
+    assert skus("status=open&sort=oldest") == ["TV-55", "RICE-5KG", "HAMPER"]
     assert skus("status=answered") == ["TEA-LONGJING"]
     assert skus(f"product_id={rice['id']}&member_id={LI}") == ["RICE-5KG"]
     assert skus(f"member_id={WANG}") == []
-    page = client.get("/internal/inquiries?per_page=2&page=2").json
-    assert page["total"] == 3 and len(page["items"]) == 1
+    page = client.get("/internal/inquiries?per_page=3&page=2").json
+    assert page["total"] == 4 and len(page["items"]) == 1
 
 
 def test_the_products_page_shows_answered_public_inquiries_newest_answer_first(client, tea):
