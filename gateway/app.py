@@ -19,6 +19,7 @@ from .cart_api import addresses, cart
 from .catalogue_api import catalogue, categories
 from .clients import PRODUCT_CACHE_SECONDS, InnerServices, ProductCache
 from .config import runtime
+from .inquiry_api import inquiries
 from .members_api import members
 from .openapi import docs
 from .services import RateLimited
@@ -108,6 +109,7 @@ def create_app(test_config: dict[str, Any] | None = None, inner: Any = None) -> 
         addresses,
         cart,
         auctions,
+        inquiries,
         staff,
         finance,
         webhooks,

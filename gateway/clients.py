@@ -105,6 +105,25 @@ class InnerServices:
         """201 review; 404 unknown product, 409 `not_purchased` / `already_reviewed` (ApiError)."""
         return self.catalog.post(f"/internal/products/{product_id}/reviews", json=body)
 
+    def ask(self, product_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """201 inquiry; 404, 409 `product_withdrawn` / `too_many_open_inquiries` / `idempotency_key_reused`."""
+        return self.catalog.post(f"/internal/products/{product_id}/inquiries", json=body)
+
+    def product_inquiries(self, product_id: int, params: dict[str, Any]) -> dict[str, Any] | None:
+        """The product's answered public inquiries `{items, total, page, per_page}`; None for an unknown product."""
+        return self.catalog.get_or_none(f"/internal/products/{product_id}/inquiries", params=params)
+
+    def inquiries(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`{items, total, page, per_page}` by member, status, what a unit sells (`unit`, `branch`)."""
+        return self.catalog.get("/internal/inquiries", params=params)
+
+    def inquiry(self, inquiry_id: int) -> dict[str, Any] | None:
+        return self.catalog.get_or_none(f"/internal/inquiries/{inquiry_id}")
+
+    def answer_inquiry(self, inquiry_id: int, body: dict[str, Any]) -> dict[str, Any]:
+        """The inquiry with `changed`; 404, 409 `already_answered` (ApiError)."""
+        return self.catalog.post(f"/internal/inquiries/{inquiry_id}/answer", json=body)
+
     def create_auction(self, body: dict[str, Any]) -> dict[str, Any]:
         """201 auction (the same `idempotency_key` again: the same one); 422, 409 (ApiError)."""
         return self.catalog.post("/internal/auctions", json=body)

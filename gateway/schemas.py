@@ -767,6 +767,126 @@ class BidPlaced(Schema):
     auction = fields.Nested(AuctionOut)
 
 
+# --- inquiries (咨询) ------------------------------------------------------------------------------
+
+INQUIRY_STATUSES = ("open", "answered", "all")
+
+
+class InquiryIn(Schema):
+    """A question about a product before buying it: whether it is in stock, when more comes, a detail the page
+    does not give. `public: false` keeps it (and its answer) off the product's page."""
+
+    question = _text(500, required=True, metadata={"example": "Is the 250 g tin in stock? I would like three."})
+    #: How many the customer would like, when stock is the question.
+    quantity = WholeNumber(load_default=None, allow_none=True, validate=validate.Range(min=1, max=100_000))
+    public = fields.Boolean(load_default=True)
+
+    @pre_load
+    def _strip(self, data, **_):
+        return _strip(data)
+
+
+class InquiryAnswerIn(Schema):
+    """The selling unit's (or customer service's) answer, with how many it can supply now if it says."""
+
+    answer = _text(1000, required=True, metadata={"example": "Yes: 12 tins at the counter; order any time."})
+    available = WholeNumber(load_default=None, allow_none=True, validate=validate.Range(min=0, max=1_000_000))
+
+    @pre_load
+    def _strip(self, data, **_):
+        return _strip(data)
+
+
+class InquiryPageQuery(Query):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+
+class MyInquiryQuery(InquiryPageQuery):
+    status = fields.String(load_default="all", validate=validate.OneOf(INQUIRY_STATUSES))
+
+
+class StaffInquiryQuery(InquiryPageQuery):
+    status = fields.String(load_default="open", validate=validate.OneOf(INQUIRY_STATUSES))
+
+
+class InquiryProduct(Schema):
+    id = fields.Integer()
+    sku = fields.String(metadata={"example": EXAMPLE_SKU})
+    name = fields.String()
+
+
+class InquiryMine(Schema):
+    """An inquiry as its asker sees it."""
+
+    id = fields.Integer()
+    product = fields.Nested(InquiryProduct)
+    question = fields.String()
+    quantity = fields.Integer(allow_none=True)
+    public = fields.Boolean()
+    status = fields.String(metadata={"enum": ["open", "answered"]})
+    answer = fields.String(allow_none=True)
+    available = fields.Integer(allow_none=True, metadata={"description": "How many the unit said it can supply."})
+    answered_unit = fields.String(allow_none=True, metadata={"example": "DS-TEA"})
+    created_at = fields.String()
+    answered_at = fields.String(allow_none=True)
+
+
+class InquiryMinePage(Schema):
+    items = fields.List(fields.Nested(InquiryMine))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class InquiryPublic(Schema):
+    """An answered question on the product's page (问大家), its asker masked."""
+
+    id = fields.Integer()
+    question = fields.String()
+    answer = fields.String()
+    asker = fields.String(metadata={"example": "w***g"})
+    created_at = fields.String()
+    answered_at = fields.String()
+
+
+class InquiryPublicPage(Schema):
+    items = fields.List(fields.Nested(InquiryPublic))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class InquiryStaffProduct(InquiryProduct):
+    division = fields.String()
+    unit = fields.String(allow_none=True)
+
+
+class InquiryStock(Schema):
+    """Stores' figure now, over the units that sell the product: what the staff member answers from."""
+
+    available = fields.Integer()
+    units = fields.List(fields.Nested(UnitAvailability))
+
+
+class InquiryStaff(InquiryMine):
+    """An inquiry as the selling unit and customer service see it: with the stock figure now, who asked
+    (masked; customer service and administrators also get the member's id) and who answered."""
+
+    product = fields.Nested(InquiryStaffProduct)
+    asker = fields.String(metadata={"example": "w***g"})
+    member_id = fields.Integer(metadata={"description": "Customer service and administrators only."})
+    answered_by = fields.String(allow_none=True)
+    stock = fields.Nested(InquiryStock)
+
+
+class InquiryStaffPage(Schema):
+    items = fields.List(fields.Nested(InquiryStaff))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
 # --- after-sales (售后) ----------------------------------------------------------------------------
 
 AFTER_SALE_KINDS = ("return", "refund", "complaint")

@@ -1,22 +1,27 @@
 """Catalog's internal HTTP API (service to service, token required): products, categories, manufacturers,
-suppliers, reviews and auctions."""
+suppliers, reviews, inquiries and auctions."""
 
 from flask import Blueprint, request
 
 from shared.web import load_body, not_found, schema_instance
 
-from . import auctions, services
+from . import auctions, inquiries, services
 from .config import runtime
 from .schemas import (
     AuctionOut,
     AuctionQuery,
     BidOut,
+    InquiryAnswer,
+    InquiryOut,
+    InquiryQuery,
     Lookup,
     NewAuction,
     NewBid,
     NewCategory,
+    NewInquiry,
     NewProduct,
     NewReview,
+    PageQuery,
     ProductChange,
     ProductOut,
     ProductQuery,
@@ -153,6 +158,67 @@ def list_reviews(product_id: int):
             "per_page": query["per_page"],
             "rating": rating,
         }
+
+
+# --- inquiries (咨询) ------------------------------------------------------------------------------
+
+
+def _page(items, total: int, query: dict) -> dict:
+    return {
+        "items": schema_instance(InquiryOut).dump(items, many=True),
+        "total": total,
+        "page": query["page"],
+        "per_page": query["per_page"],
+    }
+
+
+@bp.post("/products/<id:product_id>/inquiries")
+def ask(product_id: int):
+    """`{"member_id": 7, "question": "Is the 250 g tin in stock?", "quantity"?: 3, "public"?: true,
+    "idempotency_key"?}` -> 201 inquiry (the same key again: the same one); 404; 409 `product_withdrawn`,
+    `too_many_open_inquiries`, `idempotency_key_reused`."""
+    body = load_body(NewInquiry)
+    with runtime.db.session() as session, session.begin():
+        inquiry, _ = inquiries.ask(session, product_id, body)
+        session.flush()
+        return schema_instance(InquiryOut).dump(inquiry), 201
+
+
+@bp.get("/products/<id:product_id>/inquiries")
+def answered_inquiries(product_id: int):
+    """The product's answered public inquiries, newest answer first: `?page=&per_page=` -> `{items, total, page,
+    per_page}`; 404."""
+    query = load_body(PageQuery, request.args.to_dict())
+    with runtime.db.session() as session, session.begin():
+        items, total = inquiries.answered_on(session, product_id, query)
+        return _page(items, total, query)
+
+
+@bp.get("/inquiries")
+def search_inquiries():
+    """`?member_id=&product_id=&status=open|answered|all&unit=DS-TEA&branch=0|1&sort=newest|oldest&page=&per_page=`
+    -> `{items, total, page, per_page}`; `unit` keeps what it sells (with `branch=1`: every supermarket product too)."""
+    query = load_body(InquiryQuery, request.args.to_dict())
+    with runtime.db.session() as session, session.begin():
+        items, total = inquiries.search(session, query)
+        return _page(items, total, query)
+
+
+@bp.get("/inquiries/<id:inquiry_id>")
+def get_inquiry(inquiry_id: int):
+    """The inquiry; 404."""
+    with runtime.db.session() as session, session.begin():
+        return schema_instance(InquiryOut).dump(inquiries.get(session, inquiry_id))
+
+
+@bp.post("/inquiries/<id:inquiry_id>/answer")
+def answer_inquiry(inquiry_id: int):
+    """`{"answer": "12 tins at the counter.", "available"?: 12, "by": "zhou_staff", "unit"?: "DS-TEA"}` -> the
+    inquiry with `changed` (false: it had this very answer already); 404; 409 `already_answered`."""
+    body = load_body(InquiryAnswer)
+    with runtime.db.session() as session, session.begin():
+        inquiry, changed = inquiries.answer(session, inquiry_id, body)
+        return schema_instance(InquiryOut).dump(inquiry) | {"changed": changed}
 
 
 # --- auctions -------------------------------------------------------------------------------------

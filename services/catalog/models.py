@@ -1,5 +1,5 @@
-"""Catalog's tables: categories, manufacturers, suppliers, the products that belong to them, their reviews, and
-members' person-to-person auctions with their bids."""
+"""Catalog's tables: categories, manufacturers, suppliers, the products that belong to them, their reviews and
+inquiries, and members' person-to-person auctions with their bids."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     ForeignKey,
@@ -125,6 +126,55 @@ class Review(Base):
     text: Mapped[str] = mapped_column(Text)
     photos: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+INQUIRY_STATUSES = ("open", "answered")
+
+
+class Inquiry(Base):
+    """A customer's question about a product before buying it (咨询): is it in stock, when does more come, a
+    detail the page does not give. The unit that sells the product (or customer service) answers it once,
+    with how many it can supply if it says (DOMAIN.md's worked example: C confirms stock, B answers A).
+
+    Answered inquiries are shown on the product's page (as 问大家), the asker masked, unless the asker
+    asked with `public` false. An answer is final: a follow-up is a new inquiry.
+    """
+
+    __tablename__ = "inquiries"
+    __table_args__ = (
+        # The member's own list (newest first) and the limits on open inquiries per member and product.
+        Index("ix_inquiries_member_id_created_at", "member_id", "created_at"),
+        # The product page's answered questions, newest answer first.
+        Index("ix_inquiries_product_id_answered_at", "product_id", "answered_at"),
+        # The staff's queue: open inquiries, oldest first.
+        Index("ix_inquiries_status_created_at", "status", "created_at"),
+        UniqueConstraint("member_id", "idempotency_key", name="uq_inquiries_member_id_idempotency_key"),
+        CheckConstraint("status IN ('open', 'answered')", name="status_known"),
+        CheckConstraint("quantity IS NULL OR quantity > 0", name="quantity_positive"),
+        CheckConstraint("available IS NULL OR available >= 0", name="available_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    member_id: Mapped[int] = mapped_column(Integer)
+    question: Mapped[str] = mapped_column(Text)
+    #: How many the customer would like to buy, when stock is the question.
+    quantity: Mapped[int | None] = mapped_column(Integer)
+    #: Whether the question and its answer may be shown on the product's page (the asker masked).
+    public: Mapped[bool] = mapped_column(Boolean)
+    status: Mapped[str] = mapped_column(String(16))
+    answer: Mapped[str | None] = mapped_column(Text)
+    #: How many the unit said it can supply when it answered: a statement at that moment, not a reservation.
+    available: Mapped[int | None] = mapped_column(Integer)
+    #: Who answered (a username), and for which unit (none when customer service answered).
+    answered_by: Mapped[str | None] = mapped_column(String(64))
+    answered_unit: Mapped[str | None] = mapped_column(String(32))
+    #: The customer's Idempotency-Key when asking: the same key again returns this inquiry.
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    product: Mapped[Product] = relationship(lazy="joined", innerjoin=True)
 
 
 AUCTION_STATUSES = ("open", "cancelled", "failed", "sold", "paid", "unpaid")

@@ -1,5 +1,5 @@
 """Catalog's HTTP schemas: a new or changed product, the search query, a lookup, categories, and the product as
-callers see it; reviews; auctions and bids."""
+callers see it; reviews; inquiries; auctions and bids."""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -8,7 +8,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, vali
 
 from shared.money import Money, format_cents
 
-from .models import AUCTION_STATUSES, DIVISIONS
+from .models import AUCTION_STATUSES, DIVISIONS, INQUIRY_STATUSES
 
 SORTS = ("price", "-price", "newest", "hot")
 #: Which products a search sees: those on sale (the storefront's), those withdrawn, or every one.
@@ -195,6 +195,104 @@ class ReviewOut(Schema):
     text = fields.String()
     photos = fields.List(fields.String())
     created_at = fields.Function(lambda r: _iso(r.created_at))
+
+
+# --- inquiries (咨询) ------------------------------------------------------------------------------
+
+#: The most a customer may say they want, as an order line's most (the gateway's MAX_LINE_QUANTITY).
+MAX_QUANTITY = 100_000
+#: The most a unit may say it can supply: more is a typo.
+MAX_AVAILABLE = 1_000_000
+
+
+class NewInquiry(Schema):
+    """A member's question about a product: `member_id` comes from the gateway, never the body."""
+
+    member_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1, max=2**31 - 1))
+    question = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    quantity = fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=MAX_QUANTITY)
+    )
+    public = fields.Boolean(load_default=True)
+    idempotency_key = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=100))
+
+    @pre_load
+    def strip(self, data: Any, **_: Any) -> Any:
+        return _strip_strings(data)
+
+
+class InquiryAnswer(Schema):
+    """A unit's (or customer service's) answer: `by` is the staff member, `unit` their unit (none for customer
+    service), both from the gateway."""
+
+    answer = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    available = fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0, max=MAX_AVAILABLE)
+    )
+    by = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    unit = fields.String(load_default=None, allow_none=True, validate=validate.Length(min=1, max=32))
+
+    @pre_load
+    def strip(self, data: Any, **_: Any) -> Any:
+        return _strip_strings(data)
+
+
+class InquiryQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    member_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
+    product_id = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
+    status = fields.String(load_default="all", validate=validate.OneOf((*INQUIRY_STATUSES, "all")))
+    #: What a unit sells: the products it owns, and with `branch` every supermarket product as well (a
+    #: supermarket branch sells them all: API.md).
+    unit = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
+    branch = fields.Boolean(load_default=False)
+    sort = fields.String(load_default="newest", validate=validate.OneOf(("newest", "oldest")))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+    @pre_load
+    def drop_empty(self, data: Any, **_: Any) -> Any:
+        return {k: v for k, v in data.items() if v != ""}
+
+
+class PageQuery(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+
+    @pre_load
+    def drop_empty(self, data: Any, **_: Any) -> Any:
+        return {k: v for k, v in data.items() if v != ""}
+
+
+class InquiryProductOut(Schema):
+    id = fields.Integer()
+    sku = fields.String()
+    name = fields.String()
+    division = fields.String()
+    unit = fields.String(allow_none=True)
+
+
+class InquiryOut(Schema):
+    """An inquiry as catalog tells it (the gateway decides what each caller sees: who asked, who answered)."""
+
+    id = fields.Integer()
+    product = fields.Nested(InquiryProductOut)
+    member_id = fields.Integer()
+    question = fields.String()
+    quantity = fields.Integer(allow_none=True)
+    public = fields.Boolean()
+    status = fields.String()
+    answer = fields.String(allow_none=True)
+    available = fields.Integer(allow_none=True)
+    answered_by = fields.String(allow_none=True)
+    answered_unit = fields.String(allow_none=True)
+    created_at = fields.Function(lambda i: _iso(i.created_at))
+    answered_at = fields.Function(lambda i: _iso(i.answered_at) if i.answered_at else None)
 
 
 # --- auctions -------------------------------------------------------------------------------------

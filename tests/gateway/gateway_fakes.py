@@ -46,6 +46,8 @@ class FakeInnerServices:
         #: Catalog's auctions by id (as catalog answers them) and their bids, oldest first.
         self.auction_rows: dict[int, dict[str, Any]] = {}
         self.bid_rows: list[dict[str, Any]] = []
+        #: Catalog's inquiries by id (as catalog answers them, with the product's id, SKU, name, division, unit).
+        self.inquiry_rows: dict[int, dict[str, Any]] = {}
         self.calls: list[str] = []
         self.batches_closed_by: list[str] = []
         self.down: set[str] = set()
@@ -210,6 +212,104 @@ class FakeInnerServices:
         # Copies, as over HTTP: what the gateway keeps must not change when the catalogue's product does.
         found = [dict(by_sku[s]) for s in skus if s in by_sku]
         return {"items": found, "missing": [s for s in skus if s not in by_sku]}
+
+    def ask(self, product_id, body):
+        """Catalog's rules, as far as the gateway can tell: on sale, three open per product, the same key again."""
+        self._call("catalog", "ask")
+        product = self._product(product_id)
+        for row in self.inquiry_rows.values():
+            if body["idempotency_key"] and (row["member_id"], row["_key"]) == (
+                body["member_id"],
+                body["idempotency_key"],
+            ):
+                return self._inquiry_view(row)
+        if not product["on_sale"]:
+            raise ApiError(409, "product_withdrawn", "This product is no longer sold.")
+        mine = [
+            r
+            for r in self.inquiry_rows.values()
+            if (r["member_id"], r["product"]["id"]) == (body["member_id"], product_id)
+        ]
+        if sum(r["status"] == "open" for r in mine) >= 3:
+            raise ApiError(409, "too_many_open_inquiries", "Wait for an answer first.")
+        inquiry_id = next(self._ids)
+        self.inquiry_rows[inquiry_id] = {
+            "id": inquiry_id,
+            "product": {k: product[k] for k in ("id", "sku", "name", "division", "unit")},
+            "member_id": body["member_id"],
+            "question": body["question"],
+            "quantity": body["quantity"],
+            "public": body["public"],
+            "status": "open",
+            "answer": None,
+            "available": None,
+            "answered_by": None,
+            "answered_unit": None,
+            "created_at": f"2026-11-25T10:00:{inquiry_id:02d}+00:00",
+            "answered_at": None,
+            "_key": body["idempotency_key"],
+        }
+        return self._inquiry_view(self.inquiry_rows[inquiry_id])
+
+    @staticmethod
+    def _inquiry_view(row):
+        return {k: v for k, v in row.items() if not k.startswith("_")}
+
+    def _inquiry_page(self, rows, params):
+        page, per_page = params.get("page", 1), params.get("per_page", 20)
+        return {
+            "items": [self._inquiry_view(r) for r in rows[(page - 1) * per_page : page * per_page]],
+            "total": len(rows),
+            "page": page,
+            "per_page": per_page,
+        }
+
+    def product_inquiries(self, product_id, params):
+        self._call("catalog", "product_inquiries")
+        if product_id not in self.products:
+            return None
+        rows = [r for r in self.inquiry_rows.values() if r["product"]["id"] == product_id]
+        rows = [r for r in rows if r["status"] == "answered" and r["public"]]
+        return self._inquiry_page(sorted(rows, key=lambda r: (r["answered_at"], r["id"]), reverse=True), params)
+
+    def inquiries(self, params):
+        self._call("catalog", "inquiries")
+        rows = [r for r in self.inquiry_rows.values() if params.get("member_id") in (None, r["member_id"])]
+        if params.get("status", "all") != "all":
+            rows = [r for r in rows if r["status"] == params["status"]]
+        if params.get("unit"):
+            rows = [
+                r
+                for r in rows
+                if r["product"]["unit"] == params["unit"]
+                or (params.get("branch") and r["product"]["division"] == "supermarket")
+            ]
+        rows.sort(key=lambda r: r["id"], reverse=params.get("sort", "newest") == "newest")
+        return self._inquiry_page(rows, params)
+
+    def inquiry(self, inquiry_id):
+        self._call("catalog", "inquiry")
+        row = self.inquiry_rows.get(inquiry_id)
+        return None if row is None else self._inquiry_view(row)
+
+    def answer_inquiry(self, inquiry_id, body):
+        self._call("catalog", "answer_inquiry")
+        row = self.inquiry_rows.get(inquiry_id)
+        if row is None:
+            raise ApiError(404, "not_found", "Inquiry was not found.")
+        if row["status"] == "answered":
+            if (row["answer"], row["available"]) != (body["answer"], body["available"]):
+                raise ApiError(409, "already_answered", "This inquiry has its answer.")
+            return self._inquiry_view(row) | {"changed": False}
+        row.update(
+            status="answered",
+            answer=body["answer"],
+            available=body["available"],
+            answered_by=body["by"],
+            answered_unit=body["unit"],
+            answered_at=f"2026-11-25T11:00:{inquiry_id:02d}+00:00",
+        )
+        return self._inquiry_view(row) | {"changed": True}
 
     def create_auction(self, body):
         """Catalog's listing, as far as the gateway can tell: the same key returns the same auction."""
