@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from shared.calendar import month_field
@@ -139,10 +142,45 @@ class StaffAccount(Schema):
             raise ValidationError("Only staff belong to a unit.", "unit")
 
 
+def _utc(value: datetime) -> datetime:
+    """A time with its offset, as UTC (the administrator log's times are UTC); refuses what cannot be."""
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise ValidationError("Not a time the mall can use.") from exc
+
+
+class LogTime(fields.AwareDateTime):
+    """An ISO 8601 time with its offset (`2026-11-25T09:00:00+08:00` or `...Z`), loaded as UTC. A `+` left
+    unencoded in a query string arrives as a space; it is read as the `+` it was."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="iso", metadata={"example": "2026-11-25T09:00:00+08:00"}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = re.sub(r" (\d\d:?\d\d)$", r"+\1", value.strip())
+        return _utc(super()._deserialize(value, attr, data, **kwargs))
+
+
 class AdminLogQuery(Query):
     actor = fields.String(validate=validate.Length(max=64))
+    #: An action (`staff.disable`), or a family of them (`staff.*`).
     action = fields.String(validate=validate.Length(max=64))
+    #: What was acted on, as the log writes it: `user:12`, `product:TEA-LONGJING-250G`, `unit:DS-TEA`.
+    target = fields.String(validate=validate.Length(max=200))
+    #: From this time on (inclusive).
+    since = LogTime()
+    #: Before this time (exclusive).
+    until = LogTime()
+    #: Only entries older than this id: the previous answer's `next_before`.
+    before = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+    @validates_schema
+    def _range(self, data, **_):
+        if data.get("since") and data.get("until") and data["until"] <= data["since"]:
+            raise ValidationError("Must be after `since`.", "until")
 
 
 class AdminLogEntryOut(Schema):
@@ -156,6 +194,8 @@ class AdminLogEntryOut(Schema):
 
 class AdminLogOut(Schema):
     items = fields.List(fields.Nested(AdminLogEntryOut))
+    #: Send it as `before` for the next (older) page; null when this page is the last.
+    next_before = fields.Integer(allow_none=True)
 
 
 # --- units, catalogue, stock ---------------------------------------------------------------------

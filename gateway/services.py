@@ -512,14 +512,43 @@ def audit(session: Session, actor: Identity, action: str, target: str, detail: d
     )
 
 
-def admin_log(session: Session, actor: str | None = None, action: str | None = None, limit: int = 100) -> list[dict]:
-    """The newest administrator actions first, optionally by one actor or of one action."""
-    query = select(AdminLogEntry).order_by(AdminLogEntry.id.desc()).limit(limit)
+def admin_log(
+    session: Session,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> tuple[list[dict], int | None]:
+    """The administrator actions that match every filter given, newest first, at most `limit` of them, and
+    the `before` that reads the next page (None on the last one).
+
+    `actor` is a username and `target` a target (`user:12`, `product:TEA-LONGJING-250G`), both exact;
+    `action` is exact, or a family when it ends in `.*` (`staff.*`); `since` is inclusive and `until`
+    exclusive (UTC); `before` is an entry id, for keyset paging: entries written meanwhile do not shift
+    the pages, as page numbers would on a log that grows at the top.
+    """
+    query = select(AdminLogEntry)
     if actor:
         query = query.where(AdminLogEntry.actor == actor)
-    if action:
+    if action and action.endswith(".*"):
+        query = query.where(AdminLogEntry.action.startswith(action[:-1], autoescape=True))
+    elif action:
         query = query.where(AdminLogEntry.action == action)
-    return [
+    if target:
+        query = query.where(AdminLogEntry.target == target)
+    if since is not None:
+        query = query.where(AdminLogEntry.at >= since)
+    if until is not None:
+        query = query.where(AdminLogEntry.at < until)
+    if before is not None:
+        query = query.where(AdminLogEntry.id < before)
+    rows = session.scalars(query.order_by(AdminLogEntry.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    items = [
         {
             "id": entry.id,
             "actor": entry.actor,
@@ -528,8 +557,9 @@ def admin_log(session: Session, actor: str | None = None, action: str | None = N
             "detail": json.loads(entry.detail),
             "at": iso(entry.at),
         }
-        for entry in session.scalars(query)
+        for entry in rows[:limit]
     ]
+    return items, (items[-1]["id"] if more else None)
 
 
 # --- orders --------------------------------------------------------------------------------------
