@@ -11,7 +11,7 @@ from shared.calendar import month_field
 from shared.money import Money
 from shared.web import bad_text
 
-from .models import ROLES
+from .models import STAFF_ROLES
 
 DIVISIONS = ("department_store", "supermarket", "electronics")
 UNIT_CODE = validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$", error="Letters, digits, '-' or '_', at most 32.")
@@ -126,20 +126,77 @@ class ProfileChange(Schema):
             raise ValidationError("Say what changes: email or phone.", "email")
 
 
+def _unit_rule(role: str | None, unit: str | None) -> None:
+    """A `staff` account works at one unit; no other role has one (API.md, People)."""
+    if role == "staff" and not unit:
+        raise ValidationError("Staff belong to one unit.", "unit")
+    if role is not None and role != "staff" and unit:
+        raise ValidationError("Only staff belong to a unit.", "unit")
+
+
 class StaffAccount(Schema):
     username = fields.String(required=True, validate=USERNAME)
     password = fields.String(required=True, validate=PASSWORD)
-    role = fields.String(required=True, validate=validate.OneOf([r for r in ROLES if r != "customer"]))
+    role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
     unit = fields.String(load_default=None, allow_none=True, validate=UNIT_CODE)
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
     phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
 
     @validates_schema(skip_on_field_errors=False)
     def _unit_for_staff(self, data, **_):
-        if data.get("role") == "staff" and not data.get("unit"):
-            raise ValidationError("Staff belong to one unit.", "unit")
-        if data.get("role") != "staff" and data.get("unit"):
-            raise ValidationError("Only staff belong to a unit.", "unit")
+        _unit_rule(data.get("role"), data.get("unit"))
+
+
+class StaffQuery(Query):
+    role = fields.String(validate=validate.OneOf(STAFF_ROLES))
+    unit = fields.String(validate=UNIT_CODE)
+    #: Part of a username or email (any case).
+    q = fields.String(validate=validate.Length(max=100))
+    status = fields.String(validate=validate.OneOf(["active", "disabled"]))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class StaffOut(UserOut):
+    """A staff account as administrators see it: never its password hash nor its token version."""
+
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    status = fields.String(metadata={"enum": ["active", "disabled"]})
+    disabled_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    created_at = fields.String(metadata={"format": "date-time"})
+    last_login_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+
+
+class StaffPage(Schema):
+    items = fields.List(fields.Nested(StaffOut))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class StaffChange(Schema):
+    """A new role or unit (or both) for a staff account; the rules of StaffAccount hold for the result,
+    which the use case checks against the account as it is (a unit alone needs a `staff` account)."""
+
+    role = fields.String(validate=validate.OneOf(STAFF_ROLES))
+    unit = fields.String(allow_none=True, validate=UNIT_CODE)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _something(self, data, **_):
+        if not data:
+            raise ValidationError("Say what changes: role or unit.", "role")
+        if "role" in data and "unit" in data:
+            _unit_rule(data["role"], data["unit"])
+
+
+class StaffDisable(Schema):
+    #: Why, for the administrator log ("left the company on 2026-11-30").
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
+class StaffPasswordReset(Schema):
+    new_password = fields.String(required=True, validate=PASSWORD)
 
 
 def _utc(value: datetime) -> datetime:
