@@ -133,7 +133,8 @@ def register():
 
 @people.post("/login")
 def login():
-    """`{"username", "password"}` -> `{"access_token", "token_type": "Bearer", "role"}`; 401; 429 when throttled."""
+    """`{"username", "password"}` -> `{"access_token", "token_type": "Bearer", "role"}`; 401; 403
+    `account_disabled` (the right password of a disabled staff account); 429 when throttled."""
     body = load_json(schemas.Login)
     limit = runtime.settings.login_attempts_per_minute
     with runtime.db.session() as session, session.begin():

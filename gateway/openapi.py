@@ -23,7 +23,7 @@ docs = Blueprint("docs", __name__, url_prefix="/api")
 #: endpoint -> what it takes and answers: body/query schema, success status and schema.
 OPERATIONS: dict[str, dict[str, Any]] = {
     "people.register": {"body": s.Registration, "ok": (201, s.UserOut)},
-    "people.login": {"body": s.Login, "ok": (200, s.TokenOut), "errors": (401, 422, 429)},
+    "people.login": {"body": s.Login, "ok": (200, s.TokenOut), "errors": (401, 403, 422, 429)},
     "people.change_password": {"body": s.PasswordChange, "ok": (204, None)},
     "people.me": {"ok": (200, s.ProfileOut)},
     "people.forgot_password": {"body": s.PasswordForgotten, "ok": (202, None), "errors": (422,)},
