@@ -133,7 +133,8 @@ def register():
 
 @people.post("/login")
 def login():
-    """`{"username", "password"}` -> `{"access_token", "token_type": "Bearer", "role"}`; 401; 429 when throttled."""
+    """`{"username", "password"}` -> `{"access_token", "token_type": "Bearer", "role"}`; 401; 403
+    `account_disabled` (the right password of a disabled staff account); 429 when throttled."""
     body = load_json(schemas.Login)
     limit = runtime.settings.login_attempts_per_minute
     with runtime.db.session() as session, session.begin():
@@ -224,10 +225,13 @@ def create_staff():
 @admin.get("/log")
 @requires("superadmin")
 def admin_log():
-    """Every administrator action, newest first: `?actor=&action=&limit=`."""
+    """Search the administrator actions, newest first: `?actor=zhao_admin&action=staff.*&target=user:12
+    &since=2026-11-01T00:00:00+08:00&until=...&limit=100&before=<id>` -> `{items: [{id, actor, action, target,
+    detail, at}], next_before}`; pass `next_before` as `before` for the next page (null: no more)."""
     query = load_query(schemas.AdminLogQuery)
     with runtime.db.session() as session:
-        return {"items": services.admin_log(session, query.get("actor"), query.get("action"), query["limit"])}
+        items, next_before = services.admin_log(session, **query)
+    return {"items": items, "next_before": next_before}
 
 
 @admin.post("/units")

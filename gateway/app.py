@@ -23,6 +23,7 @@ from .inquiry_api import inquiries
 from .members_api import members
 from .openapi import docs
 from .services import RateLimited
+from .staff_admin_api import staff_admin
 from .webhooks import webhooks
 
 log = logging.getLogger("mall.gateway")
@@ -104,6 +105,7 @@ def create_app(test_config: dict[str, Any] | None = None, inner: Any = None) -> 
         admin,
         catalogue,
         members,
+        staff_admin,
         shop,
         categories,
         addresses,

@@ -27,6 +27,8 @@ Base = declarative_base()
 messaging = messaging_tables(Base.metadata)
 
 ROLES = ("customer", "staff", "courier", "customer_service", "finance", "admin", "superadmin")
+#: Every role but the members': staff accounts, which administrators list, disable and change.
+STAFF_ROLES = tuple(r for r in ROLES if r != "customer")
 
 
 class User(Base):
@@ -46,6 +48,12 @@ class User(Base):
     #: Part of every token; a password change bumps it, so tokens issued before stop working.
     token_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: When an administrator disabled the (staff) account; NULL while it is active. A disabled account keeps
+    #: its row, its name and its history (the administrator log and orders' timelines name it) but cannot log
+    #: in, and its tokens stop working (services.identify reads this with the token's version).
+    disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The last successful log-in, written by the log-in's own transaction (no extra round trip).
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class LoginFailure(Base):
@@ -66,7 +74,7 @@ class AdminLogEntry(Base):
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     actor: Mapped[str] = mapped_column(String(64), index=True)
     action: Mapped[str] = mapped_column(String(64), index=True)
-    target: Mapped[str] = mapped_column(String(200))
+    target: Mapped[str] = mapped_column(String(200), index=True)
     detail: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 

@@ -23,7 +23,7 @@ docs = Blueprint("docs", __name__, url_prefix="/api")
 #: endpoint -> what it takes and answers: body/query schema, success status and schema.
 OPERATIONS: dict[str, dict[str, Any]] = {
     "people.register": {"body": s.Registration, "ok": (201, s.UserOut)},
-    "people.login": {"body": s.Login, "ok": (200, s.TokenOut), "errors": (401, 422, 429)},
+    "people.login": {"body": s.Login, "ok": (200, s.TokenOut), "errors": (401, 403, 422, 429)},
     "people.change_password": {"body": s.PasswordChange, "ok": (204, None)},
     "people.me": {"ok": (200, s.ProfileOut)},
     "people.forgot_password": {"body": s.PasswordForgotten, "ok": (202, None), "errors": (422,)},
@@ -33,7 +33,13 @@ OPERATIONS: dict[str, dict[str, Any]] = {
     "shop.change_contact": {"body": s.ContactChange, "ok": (200, s.OrderOut), "errors": (404, 409, 422)},
     "shop.spending": {"ok": (200, s.SpendingOut)},
     "admin.create_staff": {"body": s.StaffAccount, "ok": (201, s.UserOut), "errors": (409, 422)},
-    "admin.admin_log": {"query": s.AdminLogQuery, "ok": (200, s.AdminLogOut)},
+    "admin.admin_log": {"query": s.AdminLogQuery, "ok": (200, s.AdminLogOut), "errors": (422,)},
+    "staff_admin.list_staff": {"query": s.StaffQuery, "ok": (200, s.StaffPage), "errors": (422,)},
+    "staff_admin.get_staff": {"ok": (200, s.StaffOut), "errors": (404,)},
+    "staff_admin.disable_staff": {"body": s.StaffDisable, "ok": (200, s.StaffOut), "errors": (404, 409)},
+    "staff_admin.enable_staff": {"body": s.Empty, "ok": (200, s.StaffOut), "errors": (404,)},
+    "staff_admin.change_staff": {"body": s.StaffChange, "ok": (200, s.StaffOut), "errors": (404, 409)},
+    "staff_admin.reset_password": {"body": s.StaffPasswordReset, "ok": (204, None), "errors": (404,)},
     "admin.create_unit": {"body": s.UnitIn, "ok": (201, None), "errors": (409, 422)},
     "admin.create_product": {"body": s.ProductIn, "ok": (201, None), "errors": (409, 422)},
     "admin.stock_in": {"body": s.StockIn, "ok": (201, None), "errors": (404, 422)},
@@ -204,7 +210,7 @@ def _operation(app: Flask, endpoint: str, method: str, path_params: list) -> dic
     errors = set(meta.get("errors", ())) | ({401, 403} if roles is not None else set())
     if "body" in meta:
         errors |= {400, 422}
-    if not endpoint.startswith(("people.", "docs.")) and endpoint != "admin.admin_log":
+    if not endpoint.startswith(("people.", "docs.", "staff_admin.")) and endpoint != "admin.admin_log":
         errors.add(503)
     for code in sorted(errors):
         responses[str(code)] = {

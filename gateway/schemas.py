@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from shared.calendar import month_field
 from shared.money import Money
 from shared.web import bad_text
 
-from .models import ROLES
+from .models import STAFF_ROLES
 
 DIVISIONS = ("department_store", "supermarket", "electronics")
 UNIT_CODE = validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$", error="Letters, digits, '-' or '_', at most 32.")
@@ -123,26 +126,118 @@ class ProfileChange(Schema):
             raise ValidationError("Say what changes: email or phone.", "email")
 
 
+def _unit_rule(role: str | None, unit: str | None) -> None:
+    """A `staff` account works at one unit; no other role has one (API.md, People)."""
+    if role == "staff" and not unit:
+        raise ValidationError("Staff belong to one unit.", "unit")
+    if role is not None and role != "staff" and unit:
+        raise ValidationError("Only staff belong to a unit.", "unit")
+
+
 class StaffAccount(Schema):
     username = fields.String(required=True, validate=USERNAME)
     password = fields.String(required=True, validate=PASSWORD)
-    role = fields.String(required=True, validate=validate.OneOf([r for r in ROLES if r != "customer"]))
+    role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
     unit = fields.String(load_default=None, allow_none=True, validate=UNIT_CODE)
     email = fields.Email(load_default=None, allow_none=True, validate=validate.Length(max=254))
     phone = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=32))
 
     @validates_schema(skip_on_field_errors=False)
     def _unit_for_staff(self, data, **_):
-        if data.get("role") == "staff" and not data.get("unit"):
-            raise ValidationError("Staff belong to one unit.", "unit")
-        if data.get("role") != "staff" and data.get("unit"):
-            raise ValidationError("Only staff belong to a unit.", "unit")
+        _unit_rule(data.get("role"), data.get("unit"))
+
+
+class StaffQuery(Query):
+    role = fields.String(validate=validate.OneOf(STAFF_ROLES))
+    unit = fields.String(validate=UNIT_CODE)
+    #: Part of a username or email (any case).
+    q = fields.String(validate=validate.Length(max=100))
+    status = fields.String(validate=validate.OneOf(["active", "disabled"]))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+
+
+class StaffOut(UserOut):
+    """A staff account as administrators see it: never its password hash nor its token version."""
+
+    email = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    status = fields.String(metadata={"enum": ["active", "disabled"]})
+    disabled_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+    created_at = fields.String(metadata={"format": "date-time"})
+    last_login_at = fields.String(allow_none=True, metadata={"format": "date-time"})
+
+
+class StaffPage(Schema):
+    items = fields.List(fields.Nested(StaffOut))
+    total = fields.Integer()
+    page = fields.Integer()
+    per_page = fields.Integer()
+
+
+class StaffChange(Schema):
+    """A new role or unit (or both) for a staff account; the rules of StaffAccount hold for the result,
+    which the use case checks against the account as it is (a unit alone needs a `staff` account)."""
+
+    role = fields.String(validate=validate.OneOf(STAFF_ROLES))
+    unit = fields.String(allow_none=True, validate=UNIT_CODE)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _something(self, data, **_):
+        if not data:
+            raise ValidationError("Say what changes: role or unit.", "role")
+        if "role" in data and "unit" in data:
+            _unit_rule(data["role"], data["unit"])
+
+
+class StaffDisable(Schema):
+    #: Why, for the administrator log ("left the company on 2026-11-30").
+    reason = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
+class StaffPasswordReset(Schema):
+    new_password = fields.String(required=True, validate=PASSWORD)
+
+
+def _utc(value: datetime) -> datetime:
+    """A time with its offset, as UTC (the administrator log's times are UTC); refuses what cannot be."""
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError) as exc:
+        raise ValidationError("Not a time the mall can use.") from exc
+
+
+class LogTime(fields.AwareDateTime):
+    """An ISO 8601 time with its offset (`2026-11-25T09:00:00+08:00` or `...Z`), loaded as UTC. A `+` left
+    unencoded in a query string arrives as a space; it is read as the `+` it was."""
+
+    def __init__(self, **kwargs):
+        super().__init__(format="iso", metadata={"example": "2026-11-25T09:00:00+08:00"}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            value = re.sub(r" (\d\d:?\d\d)$", r"+\1", value.strip())
+        return _utc(super()._deserialize(value, attr, data, **kwargs))
 
 
 class AdminLogQuery(Query):
     actor = fields.String(validate=validate.Length(max=64))
+    #: An action (`staff.disable`), or a family of them (`staff.*`).
     action = fields.String(validate=validate.Length(max=64))
+    #: What was acted on, as the log writes it: `user:12`, `product:TEA-LONGJING-250G`, `unit:DS-TEA`.
+    target = fields.String(validate=validate.Length(max=200))
+    #: From this time on (inclusive).
+    since = LogTime()
+    #: Before this time (exclusive).
+    until = LogTime()
+    #: Only entries older than this id: the previous answer's `next_before`.
+    before = fields.Integer(validate=validate.Range(min=1, max=2**63 - 1))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+    @validates_schema
+    def _range(self, data, **_):
+        if data.get("since") and data.get("until") and data["until"] <= data["since"]:
+            raise ValidationError("Must be after `since`.", "until")
 
 
 class AdminLogEntryOut(Schema):
@@ -156,6 +251,8 @@ class AdminLogEntryOut(Schema):
 
 class AdminLogOut(Schema):
     items = fields.List(fields.Nested(AdminLogEntryOut))
+    #: Send it as `before` for the next (older) page; null when this page is the last.
+    next_before = fields.Integer(allow_none=True)
 
 
 # --- units, catalogue, stock ---------------------------------------------------------------------

@@ -178,7 +178,8 @@ def _throttle_keys(username: str, client: str | None) -> list[str]:
 
 
 def authenticate(session: Session, username: str, password: str, client: str | None, limit: int) -> User | None:
-    """The account these credentials open, or None (the failure is recorded in this transaction).
+    """The account these credentials open, or None (the failure is recorded in this transaction); its
+    `last_login_at` is set. A disabled account with the right password is 403 `account_disabled`.
 
     Raises RateLimited when the username or the client address failed `limit` times in the last minute;
     the count lives in the gateway's database so every gateway process sees the same one.
@@ -209,8 +210,13 @@ def authenticate(session: Session, username: str, password: str, client: str | N
         for key in keys:
             session.add(LoginFailure(key=key, at=at))
         return None
+    if user.disabled_at is not None:
+        # Only with the right password: the caller learns nothing about an account it cannot open. Not a
+        # failure either (throttling is for guessing), and the member's earlier failures stay counted.
+        raise ApiError(403, "account_disabled", "This account is disabled; ask an administrator.")
     if hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hasher.hash(password)
+    user.last_login_at = at  # flushed with this transaction's other writes: no extra round trip
     session.execute(delete(LoginFailure).where(LoginFailure.key == keys[0]))
     return user
 
@@ -437,15 +443,16 @@ class PlacedBefore:
 
 _users, _refs = User.__table__, OrderRef.__table__
 
-#: Who a token names (its `token_version` is checked against the claim) and, in the same statement, the
-#: order they placed under an Idempotency-Key (`:key`; NULL matches none). Built once, so SQLAlchemy
-#: reuses its compiled form: every authenticated request runs it.
+#: Who a token names (its `token_version` is checked against the claim, and whether the account is disabled)
+#: and, in the same statement, the order they placed under an Idempotency-Key (`:key`; NULL matches none).
+#: Built once, so SQLAlchemy reuses its compiled form: every authenticated request runs it.
 _CALLER = (
     select(
         _users.c.username,
         _users.c.role,
         _users.c.unit,
         _users.c.token_version,
+        _users.c.disabled_at,
         _refs.c.number,
         _refs.c.request_hash,
     )
@@ -459,7 +466,8 @@ _CALLER = (
 def identify(
     connection: Connection, token: str, settings: Settings, idempotency_key: str | None = None
 ) -> tuple[Identity, PlacedBefore | None]:
-    """The caller a bearer token names; 401 when it is forged, expired, revoked or of another algorithm.
+    """The caller a bearer token names; 401 when it is forged, expired, revoked or of another algorithm, or
+    its account is disabled (`account_disabled`).
 
     With an `idempotency_key`, also the order this caller placed under it before (None if none): one
     round trip to the database for both. The token's version is read on every call, so a password
@@ -479,6 +487,9 @@ def identify(
         row = None
     else:
         row = connection.execute(_CALLER, {"id": user_id, "key": idempotency_key}).first()
+    if row is not None and row.disabled_at is not None:
+        # Disabling also bumps the version, so the token fails either way; this says why.
+        raise ApiError(401, "account_disabled", "This account is disabled; ask an administrator.")
     if row is None or row.token_version != claims["ver"]:
         raise ApiError(401, "invalid_token", "The token is no longer valid; log in again.")
     placed = PlacedBefore(row.number, row.request_hash) if row.number is not None else None
@@ -501,14 +512,43 @@ def audit(session: Session, actor: Identity, action: str, target: str, detail: d
     )
 
 
-def admin_log(session: Session, actor: str | None = None, action: str | None = None, limit: int = 100) -> list[dict]:
-    """The newest administrator actions first, optionally by one actor or of one action."""
-    query = select(AdminLogEntry).order_by(AdminLogEntry.id.desc()).limit(limit)
+def admin_log(
+    session: Session,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: int | None = None,
+    limit: int = 100,
+) -> tuple[list[dict], int | None]:
+    """The administrator actions that match every filter given, newest first, at most `limit` of them, and
+    the `before` that reads the next page (None on the last one).
+
+    `actor` is a username and `target` a target (`user:12`, `product:TEA-LONGJING-250G`), both exact;
+    `action` is exact, or a family when it ends in `.*` (`staff.*`); `since` is inclusive and `until`
+    exclusive (UTC); `before` is an entry id, for keyset paging: entries written meanwhile do not shift
+    the pages, as page numbers would on a log that grows at the top.
+    """
+    query = select(AdminLogEntry)
     if actor:
         query = query.where(AdminLogEntry.actor == actor)
-    if action:
+    if action and action.endswith(".*"):
+        query = query.where(AdminLogEntry.action.startswith(action[:-1], autoescape=True))
+    elif action:
         query = query.where(AdminLogEntry.action == action)
-    return [
+    if target:
+        query = query.where(AdminLogEntry.target == target)
+    if since is not None:
+        query = query.where(AdminLogEntry.at >= since)
+    if until is not None:
+        query = query.where(AdminLogEntry.at < until)
+    if before is not None:
+        query = query.where(AdminLogEntry.id < before)
+    rows = session.scalars(query.order_by(AdminLogEntry.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    items = [
         {
             "id": entry.id,
             "actor": entry.actor,
@@ -517,8 +557,9 @@ def admin_log(session: Session, actor: str | None = None, action: str | None = N
             "detail": json.loads(entry.detail),
             "at": iso(entry.at),
         }
-        for entry in session.scalars(query)
+        for entry in rows[:limit]
     ]
+    return items, (items[-1]["id"] if more else None)
 
 
 # --- orders --------------------------------------------------------------------------------------

@@ -1,6 +1,10 @@
 """Administration: staff accounts, units, products, stock, balances, and the administrator log."""
 
+from datetime import timedelta
+
+import pytest
 from gateway_helpers import bearer
+from sqlalchemy import select
 
 TEA_COUNTER = {
     "code": "DS-TEA",
@@ -184,3 +188,78 @@ def test_a_float_amount_is_refused(client, admin, customer):
     )
     assert response.status_code == 422
     assert "delta" in response.json["error"]["fields"]
+
+
+# --- searching the administrator log -------------------------------------------------------------
+
+
+def search(client, root, **filters):
+    response = client.get("/api/admin/log", query_string=filters, headers=bearer(root))
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def test_the_super_administrator_searches_the_log_by_target_action_family_and_time(client, root, admin, gateway):
+    from gateway.models import AdminLogEntry
+
+    client.post("/api/admin/units", json=TEA_COUNTER, headers=bearer(admin))
+    client.post("/api/admin/products", json=LONGJING, headers=bearer(admin))
+    client.post(
+        "/api/admin/stock", json={"unit": "DS-TEA", "sku": LONGJING["sku"], "quantity": 5}, headers=bearer(admin)
+    )
+    client.post("/api/admin/units", json={"code": "DS-SILK"}, headers=bearer(admin))  # refused: not logged
+    assert [e["action"] for e in search(client, root, target="unit:DS-TEA")["items"]] == ["stock.in", "unit.create"]
+    assert [e["action"] for e in search(client, root, action="product.*")["items"]] == ["product.create"]
+    assert [e["action"] for e in search(client, root, action="unit.*", actor="root")["items"]] == []
+    with gateway.db.session() as session:
+        times = dict(session.execute(select(AdminLogEntry.action, AdminLogEntry.at)).all())
+    product_at, just_after = (
+        (times["product.create"] + timedelta(microseconds=micro)).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+        for micro in (0, 1)
+    )
+    since = search(client, root, since=product_at, actor="zhao_admin")["items"]
+    assert [e["action"] for e in since] == ["stock.in", "product.create"]
+    until = search(client, root, until=product_at, actor="zhao_admin")["items"]
+    assert [e["action"] for e in until] == ["unit.create"]
+    between = search(client, root, since=product_at, until=just_after)["items"]
+    assert [e["action"] for e in between] == ["product.create"]
+
+
+def test_the_log_reads_page_by_page_with_next_before(client, root, make_account):
+    for name in ("wang_fang", "chen_jing", "li_na", "zhou_lei"):
+        make_account(name, "courier")
+    everything = search(client, root)
+    assert everything["next_before"] is None and len(everything["items"]) == 5  # the bootstrap and 4 added
+    pages, before = [], None
+    while True:
+        page = search(client, root, limit=2, **({"before": before} if before else {}))
+        pages.append([e["id"] for e in page["items"]])
+        before = page["next_before"]
+        if before is None:
+            break
+    assert [len(p) for p in pages] == [2, 2, 1]
+    assert sum(pages, []) == [e["id"] for e in everything["items"]]
+
+
+def test_a_time_with_its_plus_sign_left_unencoded_is_read_as_meant(client, root):
+    response = client.get("/api/admin/log?since=2000-01-01T08:00:00+08:00", headers=bearer(root))
+    assert response.status_code == 200
+    assert [e["action"] for e in response.json["items"]] == ["superadmin.bootstrap"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("since=2026-11-25T09:00:00", "since"),  # no offset: which time would that be?
+        ("until=yesterday", "until"),
+        ("since=9999-12-31T23:59:59-05:00", "since"),
+        ("since=2026-11-25T10:00:00Z&until=2026-11-25T09:00:00Z", "until"),
+        ("before=0", "before"),
+        ("limit=0", "limit"),
+        (f"target={'x' * 201}", "target"),
+    ],
+)
+def test_a_bad_log_search_is_422(client, root, query, field):
+    response = client.get(f"/api/admin/log?{query}", headers=bearer(root))
+    assert response.status_code == 422, response.json
+    assert set(response.json["error"]["fields"]) == {field}
