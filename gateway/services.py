@@ -249,7 +249,7 @@ def request_password_reset(session: Session, username: str, settings: Settings) 
     commit, else None. The caller answers the same either way, so nobody learns which names exist. The
     token is random (256 bits); only its hash is kept."""
     user = find_user(session, username)
-    if user is None or not user.email:
+    if user is None or not user.email or user.disabled_at is not None:  # (a disabled account gets no code)
         return None
     at = now()
     session.execute(select(User.id).where(User.id == user.id).with_for_update())  # (one request at a time)
@@ -288,6 +288,13 @@ def reset_password(session: Session, token: str, new_password: str) -> None:
             {"token": ["Not valid."]},
         )
     user = session.get(User, reset.user_id, with_for_update=True)
+    if user.disabled_at is not None:  # disabled after the code was sent
+        raise ApiError(
+            422,
+            "invalid_reset_token",
+            "This reset link is not valid (used, expired or mistyped).",
+            {"token": ["Not valid."]},
+        )
     user.password_hash = hasher.hash(new_password)
     user.token_version += 1
     session.execute(

@@ -131,3 +131,18 @@ def test_an_smtp_url_chooses_the_server_and_a_bad_one_is_refused():
     assert mailer_for("smtps://mail.example.com", None).port == 465
     with pytest.raises(ValueError, match="MALL_SMTP_URL"):
         mailer_for("http://mail.example.com", None)
+
+
+def test_a_disabled_account_gets_no_reset_code(client, outbox, root, make_account, gateway):
+    from gateway.models import User
+
+    make_account("chen_tea", "staff", unit="DS-TEA")
+    with gateway.db.session() as session, session.begin():
+        user = session.query(User).filter_by(username="chen_tea").one()
+        user.email, staff_id = "chen@example.com", user.id
+    forgot(client, "chen_tea")
+    code = outbox.code()
+    assert client.post(f"/api/admin/staff/{staff_id}/disable", json={}, headers=bearer(root)).status_code == 200
+    assert reset(client, code).status_code == 422  # a code sent before the account was disabled
+    forgot(client, "chen_tea")
+    assert len(outbox.sent) == 1
