@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,14 @@ def _install_aware_datetimes() -> None:
 
 
 _install_aware_datetimes()
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """`moment` as an aware UTC datetime (None stays None). Columns read through the models already come back
+    aware (above); this is for values that bypass them (JSON, a naive value a test or an old row holds)."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def declarative_base() -> type[DeclarativeBase]:

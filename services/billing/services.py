@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.calendar import month_bounds
-from shared.db import Database, direct
+from shared.db import Database, as_utc, direct
 from shared.messaging import PermanentError, UnitOfWork, now
 from shared.money import format_cents
 from shared.web import ApiError, not_found
@@ -685,7 +685,7 @@ def spending_of(session: Session, member_id: int, limit: int = 100) -> dict[str,
                 "method": p.method,
                 "paid": format_cents(p.amount_cents),
                 "refunded": format_cents(p.refunded_cents),
-                "paid_at": _utc(p.captured_at).isoformat(),
+                "paid_at": as_utc(p.captured_at).isoformat(),
                 "items": [
                     {
                         "sku": line.sku,
@@ -699,10 +699,6 @@ def spending_of(session: Session, member_id: int, limit: int = 100) -> dict[str,
             for p in paid
         ],
     }
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
 
 
 # --- finance: the monthly sales report ------------------------------------------------------------

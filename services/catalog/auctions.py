@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shared.config import Settings
+from shared.db import as_utc
 from shared.messaging import PermanentError, UnitOfWork, now
 from shared.money import format_cents
 from shared.web import ApiError, not_found
@@ -41,12 +42,6 @@ BID_HISTORY = 50
 CLOSE_BATCH = 200
 #: Re-sends of `auction.sold` wait the reply deadline doubled each time, up to this many doublings.
 MAX_BACKOFF_DOUBLINGS = 6
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:  # SQLite hands back naive UTC
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 def correlation(auction_id: int) -> str:
@@ -144,7 +139,7 @@ def place_bid(session: Session, auction_id: int, bid: dict[str, Any]) -> tuple[B
     if auction.seller_id == bidder:
         raise ApiError(409, "own_auction", "A seller may not bid on their own auction.")
     at = now()
-    if auction.status != "open" or at >= _aware(auction.ends_at):
+    if auction.status != "open" or at >= as_utc(auction.ends_at):
         raise ApiError(409, "auction_closed", "This auction has ended; no more bids.")
     least = auction.min_next_bid()
     if amount < least:
@@ -175,7 +170,7 @@ def cancel(session: Session, auction_id: int, seller_id: int) -> Auction:
         raise ApiError(403, "not_seller", "Only the seller may cancel an auction.")
     if auction.status == "cancelled":
         return auction
-    if auction.status != "open" or now() >= _aware(auction.ends_at):
+    if auction.status != "open" or now() >= as_utc(auction.ends_at):
         raise ApiError(409, "auction_closed", "This auction has ended.")
     if auction.bid_count:
         raise ApiError(409, "has_bids", "Somebody has bid: the auction runs to its end.")
@@ -269,7 +264,7 @@ def _ask_payment(uow: UnitOfWork, auction: Auction, settings: Settings, at: date
             "buyer_id": auction.highest_bidder_id,
             "amount_cents": auction.highest_bid_cents,
             "title": auction.title,
-            "sold_at": _aware(auction.closed_at).isoformat(),
+            "sold_at": as_utc(auction.closed_at).isoformat(),
         },
         correlation_id=correlation(auction.id),
     )

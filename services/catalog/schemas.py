@@ -172,18 +172,23 @@ class NewReview(Schema):
         return _strip_strings(data)
 
 
-class ReviewQuery(Schema):
+class PageQuery(Schema):
+    """A page of a list (`?page=&per_page=`); an empty parameter means the default."""
+
     class Meta:
         unknown = EXCLUDE
 
-    rating = fields.Integer(load_default=None, validate=validate.Range(min=1, max=5))
-    with_photos = fields.Boolean(load_default=False)
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
     @pre_load
     def drop_empty(self, data: Any, **_: Any) -> Any:
         return {k: v for k, v in data.items() if v != ""}
+
+
+class ReviewQuery(PageQuery):
+    rating = fields.Integer(load_default=None, validate=validate.Range(min=1, max=5))
+    with_photos = fields.Boolean(load_default=False)
 
 
 class ReviewOut(Schema):
@@ -249,18 +254,6 @@ class InquiryQuery(Schema):
     unit = fields.String(load_default=None, validate=validate.Length(min=1, max=32))
     branch = fields.Boolean(load_default=False)
     sort = fields.String(load_default="newest", validate=validate.OneOf(("newest", "oldest")))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
-
-    @pre_load
-    def drop_empty(self, data: Any, **_: Any) -> Any:
-        return {k: v for k, v in data.items() if v != ""}
-
-
-class PageQuery(Schema):
-    class Meta:
-        unknown = EXCLUDE
-
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=100_000))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 

@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.config import Settings
+from shared.db import as_utc
 from shared.messaging import UnitOfWork, now
 from shared.money import format_cents
 from shared.web import ApiError
@@ -40,14 +41,6 @@ PROBLEMS = ("quality", "damaged", "lost", "wrong_item", "service", "other")
 STATUSES = ("requested", "awaiting_return", "refunding", "refunded", "closed")
 #: Cases whose goods count as claimed (a case answered without money gives them back).
 CLAIMING = ("requested", "awaiting_return", "refunding", "refunded")
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is not None and moment.tzinfo is None:  # SQLite hands back naive UTC
-        from datetime import UTC
-
-        return moment.replace(tzinfo=UTC)
-    return moment
 
 
 def _case(uow: UnitOfWork, case_id: int) -> AfterSale:
@@ -123,7 +116,7 @@ def open_case(uow: UnitOfWork, number: str, request: dict[str, Any], settings: S
             "(or, for a parcel lost on the way, while it is shipping).",
         )
     if order.status in ("delivered", "completed"):
-        since = _aware(order.delivered_at) or _aware(order.updated_at)
+        since = as_utc(order.delivered_at) or as_utc(order.updated_at)
         if now() - since > timedelta(days=settings.after_sales_days):
             raise ApiError(
                 409,
@@ -234,7 +227,7 @@ def _refund_lines(case: AfterSale) -> list[dict[str, Any]]:
 
 def _send_refund(uow: UnitOfWork, case: AfterSale, settings: Settings) -> None:
     order = services._lock(uow, case.order_number)
-    delivered_at = _aware(order.delivered_at)
+    delivered_at = as_utc(order.delivered_at)
     uow.send(
         "billing.refund_after_sale",
         {
@@ -468,7 +461,7 @@ def sweep(uow: UnitOfWork, settings: Settings, at: datetime, limit: int) -> int:
     for case_id, number in overdue:
         order = services._lock(uow, number)
         case = session.get(AfterSale, case_id, with_for_update=True, populate_existing=True)
-        if case.status == "refunding" and case.deadline_at is not None and _aware(case.deadline_at) < at:
+        if case.status == "refunding" and case.deadline_at is not None and as_utc(case.deadline_at) < at:
             case.attempts += 1
             _send_refund(uow, case, settings)
             case.deadline_at = at + timedelta(seconds=settings.reply_deadline_seconds * min(2**case.attempts, 16))
@@ -477,7 +470,7 @@ def sweep(uow: UnitOfWork, settings: Settings, at: datetime, limit: int) -> int:
             resent += 1
         elif case.status != "refunding":
             case.deadline_at = None
-        if case.claim_id is None and case.claim_deadline_at is not None and _aware(case.claim_deadline_at) < at:
+        if case.claim_id is None and case.claim_deadline_at is not None and as_utc(case.claim_deadline_at) < at:
             case.claim_attempts += 1
             _send_claim(uow, case, _fulfilment_of(order, case), case.refund_cents or 0, settings)
             wait = settings.reply_deadline_seconds * min(2**case.claim_attempts, 16)
@@ -485,7 +478,7 @@ def sweep(uow: UnitOfWork, settings: Settings, at: datetime, limit: int) -> int:
             if case.claim_attempts == services.ALERT_AFTER_ATTEMPTS:
                 services._note(order, f"logistics has not claimed after-sales #{case.id} after 3 tries: alerted")
             resent += 1
-        if case.restocked_at is None and case.restock_deadline_at is not None and _aware(case.restock_deadline_at) < at:
+        if case.restocked_at is None and case.restock_deadline_at is not None and as_utc(case.restock_deadline_at) < at:
             case.restock_attempts += 1
             _send_restock(uow, case, settings)
             wait = settings.reply_deadline_seconds * min(2**case.restock_attempts, 16)
@@ -519,7 +512,7 @@ def list_cases(session: Session, status: str | None, unit: str | None, limit: in
 
 def case_view(case: AfterSale) -> dict[str, Any]:
     def iso(moment: datetime | None) -> str | None:
-        moment = _aware(moment)
+        moment = as_utc(moment)
         return moment.isoformat() if moment else None
 
     return {
